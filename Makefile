@@ -1,0 +1,46 @@
+# Two commands on a fresh machine: `make run` and `make test`. Both create .venv and install
+# everything from pyproject.toml first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install run test lint typecheck contracts pytest bench format clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/orchestrator db upgrade
+	$(BIN)/orchestrator serve
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+contracts: install
+	$(BIN)/lint-imports
+
+pytest: install
+	$(BIN)/pytest
+
+test: lint typecheck contracts pytest
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install
+	$(BIN)/python -m bench.http_overhead
+	$(BIN)/python -m bench.limiter_precision --seconds 10
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

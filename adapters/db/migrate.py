@@ -1,0 +1,60 @@
+"""Schema upgrades and drift checks through Alembic (the only way the schema is made)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
+
+from adapters.db import tables
+from adapters.db.engine import Database
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url)
+    return cfg
+
+
+def _upgrade(connection: Connection, url: str, revision: str) -> None:
+    cfg = alembic_config(url)
+    cfg.attributes["connection"] = connection
+    command.upgrade(cfg, revision)
+
+
+async def upgrade(db: Database, revision: str = "head") -> None:
+    """Apply migrations up to `revision` (idempotent)."""
+    async with db.engine.begin() as conn:
+        await conn.run_sync(_upgrade, db.url, revision)
+
+
+def _diff(connection: Connection) -> list[Any]:
+    ctx = MigrationContext.configure(connection, opts={"compare_type": True})
+    return list(compare_metadata(ctx, tables.metadata))
+
+
+async def drift(db: Database) -> list[Any]:
+    """Differences between the models and the migrated schema (empty when they agree)."""
+    async with db.engine.connect() as conn:
+        return await conn.run_sync(_diff)
+
+
+def _current(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+async def is_current(db: Database) -> bool:
+    """True when the database is at the newest migration."""
+    head = ScriptDirectory.from_config(alembic_config(db.url)).get_current_head()
+    async with db.engine.connect() as conn:
+        current = await conn.run_sync(_current)
+    return current == head

@@ -1,0 +1,263 @@
+"""SQLModel tables: the only place where rows are shaped. Schema changes go through Alembic.
+
+Conventions: datetimes are aware and stored as UTC (sqlmodel's UTCDateTime), money is exact text
+(DecimalText), enums are plain strings (no native enums: no ALTER TYPE migrations on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Column, Index, MetaData, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from adapters.db.types import DecimalText, JsonText
+
+# Deterministic constraint names: Alembic batch mode on SQLite needs names to alter constraints.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata: MetaData = SQLModel.metadata
+
+
+def _money(nullable: bool = True) -> Any:
+    return Field(default=None, sa_column=Column(DecimalText(), nullable=nullable))
+
+
+def _json() -> Any:
+    return Field(default=None, sa_column=Column(JsonText(), nullable=True))
+
+
+class UserRow(SQLModel, table=True):
+    __tablename__ = "users"
+    id: str = Field(primary_key=True, max_length=64)
+    display_name: str = Field(default="", max_length=200)
+    created_at: datetime
+
+
+class LinkedAccountRow(SQLModel, table=True):
+    __tablename__ = "linked_accounts"
+    id: str = Field(primary_key=True, max_length=64)
+    user_id: str = Field(foreign_key="users.id", index=True, max_length=64)
+    institution: str = Field(max_length=10)
+    kind: str = Field(max_length=20)
+    source: str = Field(max_length=40)
+    external_ref: str = Field(max_length=64)
+    masked_number: str = Field(default="", max_length=40)
+    linked_at: datetime
+
+
+class AuditEventRow(SQLModel, table=True):
+    """Append-only. Each row carries the hash of the previous one; unique prev_hash keeps the chain
+    linear even with concurrent writers (the loser of a race retries on the new head)."""
+
+    __tablename__ = "audit_events"
+    seq: int | None = Field(default=None, primary_key=True)
+    at: datetime
+    actor: str = Field(max_length=100)
+    action: str = Field(max_length=100, index=True)
+    subject: str = Field(max_length=200)
+    detail: dict[str, str] | None = _json()
+    prev_hash: str = Field(max_length=64, unique=True)
+    hash: str = Field(max_length=64)
+
+
+class StoredSecretRow(SQLModel, table=True):
+    """Encrypted tokens (KIS access tokens, open-banking user tokens), one row per purpose."""
+
+    __tablename__ = "stored_secrets"
+    key: str = Field(primary_key=True, max_length=200)
+    ciphertext: str
+    expires_at: datetime | None = None
+    updated_at: datetime
+    meta: dict[str, Any] | None = _json()
+
+
+class ConsentRow(SQLModel, table=True):
+    __tablename__ = "consents"
+    user_id: str = Field(primary_key=True, max_length=64)
+    provider: str = Field(primary_key=True, max_length=40)
+    state: str = Field(max_length=20)  # pending | granted | revoked
+    scope: str = Field(default="", max_length=200)
+    user_seq_no: str = Field(default="", max_length=20)
+    oauth_state: str = Field(default="", max_length=100)
+    code_verifier_enc: str = Field(default="")
+    granted_at: datetime | None = None
+    expires_at: datetime | None = None
+    updated_at: datetime
+
+
+class OrderIntentRow(SQLModel, table=True):
+    """The order journal: committed in PENDING_SUBMIT before the broker hears of it."""
+
+    __tablename__ = "order_intents"
+    id: str = Field(primary_key=True, max_length=40)
+    idempotency_key: str = Field(max_length=200, unique=True)
+    user_id: str = Field(max_length=64, index=True)
+    account_id: str = Field(max_length=64)
+    broker: str = Field(max_length=40)
+    symbol: str = Field(max_length=20)
+    side: str = Field(max_length=4)
+    quantity: int
+    order_type: str = Field(max_length=10)
+    limit_price: Decimal | None = _money()
+    state: str = Field(max_length=20, index=True)
+    origin: str = Field(default="manual", max_length=200)
+    broker_order_id: str | None = Field(default=None, max_length=40)
+    branch: str | None = Field(default=None, max_length=10)
+    filled_quantity: int = 0
+    avg_fill_price: Decimal | None = _money()
+    last_error: str | None = None
+    created_at: datetime
+    submitted_at: datetime | None = None
+    resolved_at: datetime | None = None
+    updated_at: datetime
+    cancel_requested_at: datetime | None = None
+
+
+class FillRow(SQLModel, table=True):
+    """Fill increments learned from the broker's daily list; (order, cumulative qty) is unique so
+    reading the same list twice records nothing new."""
+
+    __tablename__ = "fills"
+    __table_args__ = (UniqueConstraint("intent_id", "cumulative_quantity"),)
+    id: int | None = Field(default=None, primary_key=True)
+    intent_id: str = Field(foreign_key="order_intents.id", index=True, max_length=40)
+    account_id: str = Field(max_length=64)
+    symbol: str = Field(max_length=20)
+    side: str = Field(max_length=4)
+    quantity: int
+    cumulative_quantity: int
+    price: Decimal | None = _money()
+    filled_at: datetime
+
+
+class TransferRow(SQLModel, table=True):
+    __tablename__ = "transfers"
+    id: str = Field(primary_key=True, max_length=40)
+    idempotency_key: str = Field(max_length=200, unique=True)
+    user_id: str = Field(max_length=64, index=True)
+    from_account_id: str = Field(max_length=64)
+    to_account_id: str = Field(max_length=64)
+    amount: Decimal | None = _money(nullable=False)
+    state: str = Field(max_length=20, index=True)
+    bank_tran_id: str | None = Field(default=None, max_length=20, unique=True)
+    rsp_code: str | None = Field(default=None, max_length=10)
+    message: str | None = None
+    requested_at: datetime
+    completed_at: datetime | None = None
+    updated_at: datetime
+
+
+class BankTranIdRow(SQLModel, table=True):
+    """Allocated KFTC bank_tran_ids: unique per day across every replica (the DB decides)."""
+
+    __tablename__ = "bank_tran_ids"
+    bank_tran_id: str = Field(primary_key=True, max_length=20)
+    day: str = Field(max_length=8, index=True)
+    purpose: str = Field(default="", max_length=100)
+    allocated_at: datetime
+
+
+class SnapshotRow(SQLModel, table=True):
+    __tablename__ = "snapshots"
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str | None = Field(default=None, max_length=40, index=True)
+    user_id: str = Field(max_length=64)
+    account_id: str = Field(max_length=64, index=True)
+    source: str = Field(max_length=40)
+    taken_at: datetime
+    deposit: Decimal | None = _money()
+    orderable: Decimal | None = _money()
+    withdrawable: Decimal | None = _money()
+    positions: list[dict[str, Any]] | None = _json()
+    error: str | None = None
+    accepted: bool = False
+
+
+class ReconciliationRunRow(SQLModel, table=True):
+    __tablename__ = "reconciliation_runs"
+    id: str = Field(primary_key=True, max_length=40)
+    trigger: str = Field(default="manual", max_length=100)
+    started_at: datetime = Field(index=True)
+    finished_at: datetime | None = None
+    status: str = Field(max_length=20)
+    break_count: int = 0
+    report: dict[str, Any] | None = _json()
+
+
+class BreakRow(SQLModel, table=True):
+    __tablename__ = "breaks"
+    __table_args__ = (Index("ix_breaks_identity_status", "identity", "status"),)
+    id: int | None = Field(default=None, primary_key=True)
+    identity: str = Field(max_length=300)
+    kind: str = Field(max_length=30)
+    user_id: str = Field(max_length=64)
+    account_id: str = Field(max_length=64)
+    key: str = Field(max_length=100)
+    detail: str
+    expected: Decimal | None = _money()
+    observed: Decimal | None = _money()
+    status: str = Field(max_length=10)  # open | resolved
+    first_run_id: str = Field(max_length=40)
+    last_run_id: str = Field(max_length=40)
+    first_seen_at: datetime
+    last_seen_at: datetime
+    resolved_at: datetime | None = None
+
+
+class JobRunRow(SQLModel, table=True):
+    """One row per scheduled fire. The primary key is the claim: replicas race to insert it."""
+
+    __tablename__ = "job_runs"
+    job_id: str = Field(primary_key=True, max_length=100)
+    scheduled_for: datetime = Field(primary_key=True)
+    replica: str = Field(max_length=100)
+    status: str = Field(max_length=20)  # running | succeeded | failed
+    started_at: datetime
+    finished_at: datetime | None = None
+    duration_ms: int | None = None
+    error: str | None = None
+
+
+class JobStateRow(SQLModel, table=True):
+    """Operator overrides of the YAML schedule (pause/resume), shared by every replica."""
+
+    __tablename__ = "job_state"
+    job_id: str = Field(primary_key=True, max_length=100)
+    paused: bool = False
+    updated_at: datetime
+    updated_by: str = Field(default="", max_length=100)
+
+
+class SettingRow(SQLModel, table=True):
+    """Small persisted switches (the kill switch) shared by every replica."""
+
+    __tablename__ = "settings_kv"
+    key: str = Field(primary_key=True, max_length=100)
+    value: dict[str, Any] | None = _json()
+    updated_at: datetime
+    updated_by: str = Field(default="", max_length=100)
+
+
+class WorkflowRunRow(SQLModel, table=True):
+    __tablename__ = "workflow_runs"
+    id: str = Field(primary_key=True, max_length=40)
+    workflow: str = Field(max_length=100, index=True)
+    fire_key: str = Field(max_length=200, unique=True)
+    status: str = Field(max_length=30)
+    dry_run: bool = False
+    plan: dict[str, Any] | None = _json()
+    decisions: list[Any] | None = _json()
+    outcome: dict[str, Any] | None = _json()
+    created_at: datetime
+    expires_at: datetime | None = None
+    decided_at: datetime | None = None
+    decided_by: str | None = Field(default=None, max_length=100)
+    finished_at: datetime | None = None

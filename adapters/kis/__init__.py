@@ -1,0 +1,1 @@
+"""KIS Open API adapter: OrderExecutor, AccountSource and MarketData for Korea Investment & Securities."""

@@ -1,0 +1,1 @@
+"""KFTC Open Banking adapter: the Samsung Securities read path (AccountSource)."""

@@ -1,0 +1,22 @@
+"""The operator API application (FastAPI). Reads the database; never calls a vendor."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from fastapi import APIRouter, FastAPI
+
+from orchestrator.api.health import ReadinessCheck, health_router
+
+
+def create_api(
+    *,
+    readiness: Mapping[str, ReadinessCheck],
+    routers: Sequence[APIRouter] = (),
+    title: str = "Hybrid broker orchestrator",
+) -> FastAPI:
+    app = FastAPI(title=title, version="0.1.0")
+    app.include_router(health_router(readiness))
+    for router in routers:
+        app.include_router(router)
+    return app

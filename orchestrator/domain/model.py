@@ -1,0 +1,369 @@
+"""The service's vocabulary: plain frozen values, no I/O, no clock reads.
+
+Money is Decimal (KRW), share counts are int, datetimes are timezone-aware. Construction refuses
+floats and naive datetimes, so a bad value fails where it is made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from orchestrator.domain.money import ZERO, check_money, check_quantity
+from orchestrator.domain.timeutil import check_aware
+
+
+class Institution(StrEnum):
+    """Financial institutions by their KFTC standard bank code."""
+
+    SAMSUNG_SECURITIES = "240"
+    KIS = "243"
+
+
+class AccountKind(StrEnum):
+    CMA = "cma"
+    DEPOSIT = "deposit"
+    BROKERAGE = "brokerage"
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+class OrderType(StrEnum):
+    LIMIT = "limit"
+    MARKET = "market"
+
+
+class OrderState(StrEnum):
+    """Life of an order as we know it. PENDING_SUBMIT is committed before anything is sent."""
+
+    PENDING_SUBMIT = "pending_submit"
+    UNKNOWN = "unknown"
+    ACCEPTED = "accepted"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+    NOT_FOUND = "not_found"
+
+    @property
+    def unresolved(self) -> bool:
+        """True while we do not know whether the broker holds the order."""
+        return self in (OrderState.PENDING_SUBMIT, OrderState.UNKNOWN)
+
+    @property
+    def terminal(self) -> bool:
+        return self in (
+            OrderState.FILLED,
+            OrderState.CANCELLED,
+            OrderState.REJECTED,
+            OrderState.NOT_FOUND,
+        )
+
+
+class TransferState(StrEnum):
+    PENDING_SUBMIT = "pending_submit"
+    UNKNOWN = "unknown"
+    PROCESSING = "processing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+    @property
+    def unresolved(self) -> bool:
+        return self in (
+            TransferState.PENDING_SUBMIT,
+            TransferState.UNKNOWN,
+            TransferState.PROCESSING,
+        )
+
+
+class BreakKind(StrEnum):
+    CASH_MISMATCH = "cash_mismatch"
+    POSITION_MISMATCH = "position_mismatch"
+    UNKNOWN_ORDER = "unknown_order"
+    MISSING_FILL = "missing_fill"
+    UNMATCHED_TRANSFER = "unmatched_transfer"
+    STALE_SOURCE = "stale_source"
+
+
+class Direction(StrEnum):
+    IN = "in"
+    OUT = "out"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """An investor served by the service. `display_name` is personal data: masked in logs."""
+
+    id: str
+    display_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRef:
+    """Which account, at which institution, for which user.
+
+    `external_ref` is what the institution calls it (fintech_use_num for open banking,
+    "CANO-ACNT_PRDT_CD" for KIS); `masked_number` is the only form of the number we show.
+    """
+
+    user_id: str
+    account_id: str
+    institution: Institution
+    kind: AccountKind
+    external_ref: str
+    masked_number: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LinkedAccount:
+    """An account a user linked, with the source that reads it."""
+
+    ref: AccountRef
+    source: str
+    linked_at: datetime
+
+    def __post_init__(self) -> None:
+        check_aware(self, "linked_at")
+
+
+@dataclass(frozen=True, slots=True)
+class CashBalance:
+    """Cash at one institution. Sources that do not report a figure leave it None.
+
+    deposit: the headline balance (예수금 / 잔액). orderable: what can buy now (주문가능).
+    withdrawable: settled cash that may leave the account (출금가능, D+2 at a broker).
+    """
+
+    account: AccountRef
+    deposit: Decimal
+    as_of: datetime
+    orderable: Decimal | None = None
+    withdrawable: Decimal | None = None
+    stale: bool = False
+
+    def __post_init__(self) -> None:
+        check_money(self, "deposit", "orderable", "withdrawable")
+        check_aware(self, "as_of")
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    account: AccountRef
+    symbol: str
+    quantity: int
+    avg_price: Decimal
+    as_of: datetime
+    name: str = ""
+    last_price: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        check_quantity(self, "quantity")
+        check_money(self, "avg_price", "last_price")
+        check_aware(self, "as_of")
+
+    @property
+    def market_value(self) -> Decimal:
+        price = self.last_price if self.last_price is not None else self.avg_price
+        return price * self.quantity
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    """One line of an account's history, as the institution reports it."""
+
+    account: AccountRef
+    tx_id: str
+    occurred_at: datetime
+    direction: Direction
+    amount: Decimal
+    balance_after: Decimal | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        check_money(self, "amount", "balance_after")
+        check_aware(self, "occurred_at")
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    symbol: str
+    price: Decimal
+    as_of: datetime
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        check_money(self, "price")
+        check_aware(self, "as_of")
+
+
+@dataclass(frozen=True, slots=True)
+class OrderIntent:
+    """What we decided to send, recorded before anything is sent.
+
+    `idempotency_key` is derived by the caller from what the order is for (workflow, fire, step,
+    symbol) so that deciding twice never produces two intents.
+    """
+
+    id: str
+    idempotency_key: str
+    account: AccountRef
+    symbol: str
+    side: Side
+    quantity: int
+    order_type: OrderType
+    created_at: datetime
+    limit_price: Decimal | None = None
+    origin: str = "manual"
+
+    def __post_init__(self) -> None:
+        check_quantity(self, "quantity")
+        check_money(self, "limit_price")
+        check_aware(self, "created_at")
+        if self.quantity <= 0:
+            raise ValueError("OrderIntent.quantity must be positive")
+        if self.order_type is OrderType.LIMIT and self.limit_price is None:
+            raise ValueError("a limit order needs limit_price")
+        if self.order_type is OrderType.MARKET and self.limit_price is not None:
+            raise ValueError("a market order has no limit_price")
+
+    @property
+    def notional_estimate(self) -> Decimal | None:
+        return None if self.limit_price is None else self.limit_price * self.quantity
+
+
+@dataclass(frozen=True, slots=True)
+class OrderReport:
+    """The broker's view of one order."""
+
+    order_id: str
+    account: AccountRef
+    symbol: str
+    side: Side
+    quantity: int
+    state: OrderState
+    placed_at: datetime
+    order_type: OrderType = OrderType.LIMIT
+    limit_price: Decimal | None = None
+    filled_quantity: int = 0
+    avg_fill_price: Decimal | None = None
+    branch: str = ""
+    cancelled: bool = False
+
+    def __post_init__(self) -> None:
+        check_quantity(self, "quantity", "filled_quantity")
+        check_money(self, "limit_price", "avg_fill_price")
+        check_aware(self, "placed_at")
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    order_id: str
+    account: AccountRef
+    symbol: str
+    side: Side
+    quantity: int
+    price: Decimal
+    filled_at: datetime
+
+    def __post_init__(self) -> None:
+        check_quantity(self, "quantity")
+        check_money(self, "price")
+        check_aware(self, "filled_at")
+
+    @property
+    def cash_effect(self) -> Decimal:
+        """Signed cash change for the account, before fees."""
+        gross = self.price * self.quantity
+        return -gross if self.side is Side.BUY else gross
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """Money moving between institutions (e.g. Samsung CMA → KIS deposit)."""
+
+    id: str
+    user_id: str
+    from_account: AccountRef
+    to_account: AccountRef
+    amount: Decimal
+    state: TransferState
+    requested_at: datetime
+    reference: str = ""
+    completed_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        check_money(self, "amount")
+        check_aware(self, "requested_at", "completed_at")
+        if self.amount <= ZERO:
+            raise ValueError("Transfer.amount must be positive")
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What one source said about one account at one moment; `error` set when the read failed."""
+
+    account: AccountRef
+    source: str
+    taken_at: datetime
+    cash: CashBalance | None = None
+    positions: tuple[Position, ...] = ()
+    transactions: tuple[Transaction, ...] = ()
+    error: str | None = None
+
+    def __post_init__(self) -> None:
+        check_aware(self, "taken_at")
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True, slots=True)
+class Break:
+    """One disagreement found by reconciliation. `key` makes the same break recognisable later."""
+
+    kind: BreakKind
+    account_id: str
+    key: str
+    detail: str
+    expected: Decimal | None = None
+    observed: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        check_money(self, "expected", "observed")
+
+    @property
+    def identity(self) -> str:
+        return f"{self.kind}:{self.account_id}:{self.key}"
+
+
+@dataclass(frozen=True, slots=True)
+class ReconciliationRun:
+    id: str
+    started_at: datetime
+    status: str
+    finished_at: datetime | None = None
+    breaks: tuple[Break, ...] = ()
+
+    def __post_init__(self) -> None:
+        check_aware(self, "started_at", "finished_at")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """An entry of the append-only, hash-chained audit log."""
+
+    at: datetime
+    actor: str
+    action: str
+    subject: str
+    detail: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_aware(self, "at")

@@ -1,0 +1,1 @@
+"""Use cases: snapshots, reconciliation, orders (the intent journal), transfers."""

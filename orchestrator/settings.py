@@ -1,0 +1,250 @@
+"""Settings: the YAML file (embedded default `config/orchestrator.yaml`), environment overrides
+(`ORCH_` prefix, `__` between levels, e.g. `ORCH_DATABASE__URL`) and secret references.
+
+Bad configuration is refused before anything starts, with messages naming file, line and field:
+unknown keys, wrong types, secrets that cannot be resolved, placeholder secrets in live mode.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from orchestrator import secretref
+from orchestrator.domain.errors import ConfigError
+from orchestrator.yamlpos import LocatedYaml, format_loc, load_yaml
+
+Mode = Literal["sandbox", "paper", "live"]
+M = TypeVar("M", bound=BaseModel)
+DEFAULT_CONFIG = Path("config/orchestrator.yaml")
+ENV_PREFIX = "ORCH_"
+
+
+def _resolve_secret(value: object) -> object:
+    if isinstance(value, SecretStr):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("a secret must be a reference string such as env:NAME or file:PATH")
+    try:
+        return secretref.resolve(value)
+    except secretref.SecretRefError as e:
+        raise ValueError(str(e)) from e
+
+
+SecretRef = Annotated[SecretStr, BeforeValidator(_resolve_secret)]
+"""A secret given as a reference (env:/file:/literal:), resolved at load time."""
+
+
+class Section(BaseModel):
+    """Every config section refuses unknown keys: a typo must not silently become a default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseSettings(Section):
+    url: str = "sqlite+aiosqlite:///var/orchestrator.db"
+    echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _async_driver(cls, v: str) -> str:
+        if not v.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("use sqlite+aiosqlite:///PATH or postgresql+asyncpg://HOST/DB")
+        return v
+
+
+class ApiKeySettings(Section):
+    """An operator API key, stored as its SHA-256 (keys are random, so a plain hash suffices)."""
+
+    name: str
+    role: Literal["viewer", "operator"]
+    sha256: str
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex(cls, v: str) -> str:
+        if not re.fullmatch(r"[0-9a-f]{64}", v):
+            raise ValueError("sha256 must be 64 lowercase hex digits (sha256sum of the key)")
+        return v
+
+
+class ApiSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    keys: tuple[ApiKeySettings, ...] = ()
+
+
+class LoggingSettings(Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class SecuritySettings(Section):
+    """Keys for tokens at rest. The first key encrypts; all keys decrypt (rotation)."""
+
+    encryption_keys: tuple[SecretRef, ...] = ()
+    # Sandbox only: created with mode 0600 on first run when no key is configured.
+    sandbox_key_file: Path = Path("var/sandbox-secret.key")
+
+
+class UserSettings(Section):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    display_name: str = ""
+
+
+class KrxCalendarSettings(Section):
+    """Closures the holidays package may not know yet (announced at short notice)."""
+
+    extra_closures: tuple[date, ...] = ()
+    extra_open_days: tuple[date, ...] = ()
+
+
+class Settings(BaseSettings):
+    """The whole configuration tree; sections are added by the features that need them."""
+
+    model_config = SettingsConfigDict(
+        extra="forbid",
+        frozen=True,
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        case_sensitive=False,
+    )
+
+    mode: Mode = "sandbox"
+    data_dir: Path = Path("var")
+    database: DatabaseSettings = DatabaseSettings()
+    redis_url: str | None = None
+    api: ApiSettings = ApiSettings()
+    logging: LoggingSettings = LoggingSettings()
+    security: SecuritySettings = SecuritySettings()
+    users: tuple[UserSettings, ...] = (UserSettings(id="demo"),)
+    calendar: KrxCalendarSettings = KrxCalendarSettings()
+    # Vendor, resilience, scheduler and workflow sections: validated by their own models (see
+    # `section()`), so the core stays vendor-neutral; unknown keys are still refused there.
+    kis: dict[str, Any] = Field(default_factory=dict)
+    openbanking: dict[str, Any] = Field(default_factory=dict)
+    resilience: dict[str, Any] = Field(default_factory=dict)
+    scheduler: dict[str, Any] = Field(default_factory=dict)
+    reconciliation: dict[str, Any] = Field(default_factory=dict)
+    workflows: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The YAML arrives as init kwargs; environment variables override it.
+        return (env_settings, init_settings)
+
+
+class LoadedSettings:
+    """Validated settings plus where they came from (to name lines in later errors)."""
+
+    def __init__(self, settings: Settings, source: LocatedYaml | None) -> None:
+        self.settings = settings
+        self.source = source
+
+    def section(self, name: str, model: type[M]) -> M:
+        """Validate one free-form section (e.g. "kis") with its own model, naming lines on error."""
+        data = getattr(self.settings, name)
+        try:
+            return model.model_validate(data)
+        except ValidationError as e:
+            raise ConfigError(_describe(e, self.source, prefix=(name,))) from e
+
+
+def _describe(
+    error: ValidationError, source: LocatedYaml | None, prefix: Sequence[int | str] = ()
+) -> str:
+    lines = []
+    for item in error.errors():
+        loc = (*prefix, *item["loc"])
+        field = format_loc(loc)
+        where = source.where(loc) if source is not None else "(defaults)"
+        env_name = ENV_PREFIX + "__".join(str(p) for p in loc).upper()
+        if _env_has(env_name):
+            where = f"environment {env_name}"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown key (misspelt? see config/orchestrator.yaml for the known keys)"
+        lines.append(f"{where}: {field}: {message}")
+    return "\n".join(lines)
+
+
+def _env_has(name: str) -> bool:
+    return name in os.environ
+
+
+def _walk_secrets(
+    value: object, loc: tuple[int | str, ...]
+) -> Iterator[tuple[tuple[int | str, ...], SecretStr]]:
+    if isinstance(value, SecretStr):
+        yield loc, value
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _walk_secrets(getattr(value, name), (*loc, name))
+    elif isinstance(value, tuple | list):
+        for i, item in enumerate(value):
+            yield from _walk_secrets(item, (*loc, i))
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _walk_secrets(item, (*loc, str(key)))
+
+
+def refuse_placeholders(
+    model: BaseModel, source: LocatedYaml | None, prefix: Sequence[int | str] = ()
+) -> None:
+    """In live mode, a secret that looks like a placeholder or demo value is a config error."""
+    problems = []
+    for loc, secret in _walk_secrets(model, tuple(prefix)):
+        if secretref.looks_like_placeholder(secret.get_secret_value()):
+            where = source.where(loc) if source is not None else "(defaults)"
+            problems.append(f"{where}: {format_loc(loc)}: placeholder secret refused in live mode")
+    if problems:
+        raise ConfigError("\n".join(problems))
+
+
+def load_settings(path: Path | None = None) -> LoadedSettings:
+    """Read, override from the environment, validate. Raises ConfigError listing every problem."""
+    path = path or DEFAULT_CONFIG
+    source = load_yaml(path)
+    if not isinstance(source.data, dict):
+        raise ConfigError(f"{path}:1:1: the top level must be a mapping of sections")
+    try:
+        settings = Settings(**source.data)
+    except ValidationError as e:
+        raise ConfigError(_describe(e, source)) from e
+    loaded = LoadedSettings(settings, source)
+    if settings.mode == "live":
+        refuse_placeholders(settings, source)
+        for key in settings.api.keys:
+            if key.sha256 == DEMO_API_KEY_SHA256:
+                where = source.where(("api", "keys"))
+                raise ConfigError(
+                    f"{where}: api.keys: the sandbox demo key is refused in live mode"
+                )
+    return loaded
+
+
+DEMO_API_KEY = "demo-operator-key-sandbox-only"
+DEMO_API_KEY_SHA256 = hashlib.sha256(DEMO_API_KEY.encode()).hexdigest()

@@ -1,0 +1,1 @@
+"""YAML workflows: what (steps) separate from when (schedules)."""
