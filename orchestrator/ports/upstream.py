@@ -1,4 +1,4 @@
-"""What the orchestrator needs from the outside world, as structural Protocols.
+"""Ports to upstream systems (brokers, banks, market data, notifications) and the clock.
 
 Adapters satisfy these without inheriting from them; `orchestrator.bootstrap` is the only place that
 decides which adapter stands behind which port. Every method states what it returns, what it may
