@@ -11,12 +11,16 @@ from pathlib import Path
 
 import structlog
 from fastapi import FastAPI
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from adapters.db import migrate
 from adapters.db.audit import DbAuditLog
 from adapters.db.engine import Database
+from adapters.db.queries import DbOperatorQueries
 from adapters.db.secrets import SecretStore, TokenCipher, sandbox_key
 from orchestrator.api.app import create_api
+from orchestrator.api.auth import ApiKey
+from orchestrator.api.routes import ApiDeps, metrics_router, operator_router
 from orchestrator.clock import SystemClock
 from orchestrator.domain.errors import ConfigError
 from orchestrator.logging import configure_logging
@@ -95,4 +99,17 @@ def build_api(container: Container) -> FastAPI:
     async def migrations() -> bool:
         return await migrate.is_current(container.db)
 
-    return create_api(readiness={"database": database, "migrations": migrations})
+    readiness = {"database": database, "migrations": migrations}
+    settings = container.settings
+    deps = ApiDeps(
+        mode=settings.mode,
+        keys=tuple(ApiKey(k.name, k.role, k.sha256) for k in settings.api.keys),
+        queries=DbOperatorQueries(container.db),
+    )
+    return create_api(
+        readiness=readiness, routers=[operator_router(deps), metrics_router(_render_metrics)]
+    )
+
+
+def _render_metrics() -> tuple[bytes, str]:
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

@@ -1,0 +1,252 @@
+"""/api/v1: the operator's view. Reads come from our database (never a vendor); mutations need
+the operator role and are audited by the controls they call."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from orchestrator.api.auth import (
+    AUTH_RESPONSES,
+    MUTATION_RESPONSES,
+    ApiKey,
+    Principal,
+    authenticator,
+)
+from orchestrator.ports.control import JobControl, KillSwitchControl, WorkflowControl
+from orchestrator.ports.queries import OperatorQueries
+
+Limit = Annotated[int, Query(ge=1, le=500)]
+Offset = Annotated[int, Query(ge=0)]
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such item"}}
+
+
+@dataclass
+class StatusProbes:
+    """Live, in-process facts for /status (no vendor calls: the upstream layer records them)."""
+
+    breaker_states: Callable[[], Mapping[str, str]] = dict
+    clock_skew: Callable[[], Mapping[str, float]] = dict
+
+
+@dataclass
+class ApiDeps:
+    mode: str
+    keys: tuple[ApiKey, ...]
+    queries: OperatorQueries
+    probes: StatusProbes = field(default_factory=StatusProbes)
+    jobs: JobControl | None = None
+    killswitch: KillSwitchControl | None = None
+    workflows: WorkflowControl | None = None
+
+
+class KillSwitchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    on: bool
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class StatusOut(BaseModel):
+    mode: str
+    last_reconciliation: dict[str, Any] | None
+    open_breaks: int
+    breakers: dict[str, str]
+    token_expiries: dict[str, datetime | None]
+    clock_skew_seconds: dict[str, float]
+    scheduler_running: bool | None
+    kill_switch: dict[str, Any] | None
+
+
+def _unavailable(what: str) -> HTTPException:
+    return HTTPException(503, f"{what} is not running in this process")
+
+
+def operator_router(deps: ApiDeps) -> APIRouter:
+    require = authenticator(deps.keys)
+    viewer = Depends(require("viewer"))
+    operator = Depends(require("operator"))
+    router = APIRouter(prefix="/api/v1", responses=AUTH_RESPONSES)
+    q = deps.queries
+
+    @router.get("/status", response_model=StatusOut, dependencies=[viewer], tags=["status"])
+    async def status() -> StatusOut:
+        """Mode, last reconciliation, open breaks, breaker states, token expiries, clock skew."""
+        runs = await q.reconciliations(1, 0)
+        return StatusOut(
+            mode=deps.mode,
+            last_reconciliation=dict(runs[0]) if runs else None,
+            open_breaks=await q.open_break_count(),
+            breakers=dict(deps.probes.breaker_states()),
+            token_expiries=dict(await q.secret_expiries()),
+            clock_skew_seconds=dict(deps.probes.clock_skew()),
+            scheduler_running=None if deps.jobs is None else deps.jobs.running,
+            kill_switch=None if deps.killswitch is None else dict(await deps.killswitch.state()),
+        )
+
+    @router.get("/reconciliations", dependencies=[viewer], tags=["reconciliation"])
+    async def reconciliations(limit: Limit = 50, offset: Offset = 0) -> list[dict[str, Any]]:
+        """Reconciliation runs, newest first."""
+        return [dict(r) for r in await q.reconciliations(limit, offset)]
+
+    @router.get(
+        "/reconciliations/{run_id}",
+        dependencies=[viewer],
+        responses=NOT_FOUND,
+        tags=["reconciliation"],
+    )
+    async def reconciliation(run_id: str) -> dict[str, Any]:
+        """One run with its breaks."""
+        run = await q.reconciliation(run_id)
+        if run is None:
+            raise HTTPException(404, f"no reconciliation run {run_id}")
+        return dict(run)
+
+    @router.get("/breaks", dependencies=[viewer], tags=["reconciliation"])
+    async def breaks(
+        status: Annotated[str | None, Query(pattern="^(open|resolved)$")] = "open",
+        limit: Limit = 100,
+        offset: Offset = 0,
+    ) -> list[dict[str, Any]]:
+        """Reconciliation breaks (open by default)."""
+        return [dict(b) for b in await q.breaks(status, limit, offset)]
+
+    @router.get("/portfolio", dependencies=[viewer], responses=NOT_FOUND, tags=["portfolio"])
+    async def portfolio() -> dict[str, Any]:
+        """Consolidated portfolio as of the newest reconciliation (cash by institution, positions)."""
+        result = await q.latest_portfolio()
+        if result is None:
+            raise HTTPException(404, "no reconciliation has finished yet")
+        return dict(result)
+
+    @router.get("/orders", dependencies=[viewer], tags=["orders"])
+    async def orders(
+        state: str | None = None, limit: Limit = 100, offset: Offset = 0
+    ) -> list[dict[str, Any]]:
+        """Order intents and what became of them, newest first."""
+        return [dict(o) for o in await q.orders(state, limit, offset)]
+
+    @router.get("/audit", dependencies=[viewer], tags=["audit"])
+    async def audit(limit: Limit = 100, offset: Offset = 0) -> list[dict[str, Any]]:
+        """The audit log, newest first."""
+        return [dict(a) for a in await q.audit(limit, offset)]
+
+    @router.get("/jobs", dependencies=[viewer], tags=["jobs"])
+    async def jobs() -> list[dict[str, Any]]:
+        """Scheduled jobs with their next fire time."""
+        if deps.jobs is None:
+            raise _unavailable("the scheduler")
+        return [dict(j) for j in deps.jobs.jobs()]
+
+    @router.get("/jobs/runs", dependencies=[viewer], tags=["jobs"])
+    async def job_runs(job_id: str | None = None, limit: Limit = 100) -> list[dict[str, Any]]:
+        """Run history of scheduled fires (one row per fire, whichever replica ran it)."""
+        if deps.jobs is None:
+            raise _unavailable("the scheduler")
+        return [dict(r) for r in await deps.jobs.runs(job_id, limit)]
+
+    @router.post(
+        "/jobs/{job_id}/{action}", responses={**MUTATION_RESPONSES, **NOT_FOUND}, tags=["jobs"]
+    )
+    async def job_action(
+        job_id: str,
+        action: Annotated[str, Depends(_job_action)],
+        who: Principal = operator,
+    ) -> dict[str, Any]:
+        """Trigger, pause or resume a job."""
+        if deps.jobs is None:
+            raise _unavailable("the scheduler")
+        known = {j["id"] for j in deps.jobs.jobs()}
+        if job_id not in known:
+            raise HTTPException(404, f"no job {job_id}")
+        if action == "trigger":
+            return dict(await deps.jobs.trigger(job_id, who.name))
+        if action == "pause":
+            await deps.jobs.pause(job_id, who.name)
+        else:
+            await deps.jobs.resume(job_id, who.name)
+        return {"job_id": job_id, "action": action}
+
+    @router.get("/killswitch", dependencies=[viewer], tags=["guardrails"])
+    async def killswitch_state() -> dict[str, Any]:
+        """Whether every order and transfer is currently stopped."""
+        if deps.killswitch is None:
+            raise _unavailable("the kill switch")
+        return dict(await deps.killswitch.state())
+
+    @router.post("/killswitch", responses=MUTATION_RESPONSES, tags=["guardrails"])
+    async def killswitch(body: KillSwitchIn, who: Principal = operator) -> dict[str, Any]:
+        """Turn the kill switch on (stop every order and transfer) or off. Audited."""
+        if deps.killswitch is None:
+            raise _unavailable("the kill switch")
+        return dict(await deps.killswitch.set(body.on, body.reason, who.name))
+
+    @router.get("/workflows", dependencies=[viewer], tags=["workflows"])
+    async def workflows() -> list[dict[str, Any]]:
+        """Loaded workflows and their schedules."""
+        if deps.workflows is None:
+            raise _unavailable("workflows")
+        return [dict(w) for w in deps.workflows.workflows()]
+
+    @router.get("/workflows/runs", dependencies=[viewer], tags=["workflows"])
+    async def workflow_runs(workflow: str | None = None, limit: Limit = 50) -> list[dict[str, Any]]:
+        """Workflow runs with plan, decisions, orders and outcome."""
+        if deps.workflows is None:
+            raise _unavailable("workflows")
+        return [dict(r) for r in await deps.workflows.runs(workflow, limit)]
+
+    @router.post(
+        "/workflows/runs/{run_id}/{decision}",
+        responses={
+            **MUTATION_RESPONSES,
+            **NOT_FOUND,
+            409: {"description": "Not awaiting approval"},
+        },
+        tags=["workflows"],
+    )
+    async def workflow_decision(
+        run_id: str,
+        decision: Annotated[str, Depends(_decision)],
+        who: Principal = operator,
+    ) -> dict[str, Any]:
+        """Approve (execute the plan) or reject a run awaiting approval."""
+        if deps.workflows is None:
+            raise _unavailable("workflows")
+        try:
+            if decision == "approve":
+                return dict(await deps.workflows.approve(run_id, who.name))
+            return dict(await deps.workflows.reject(run_id, who.name))
+        except KeyError as e:
+            raise HTTPException(404, f"no workflow run {run_id}") from e
+        except ValueError as e:
+            raise HTTPException(409, str(e)) from e
+
+    return router
+
+
+def _job_action(action: str) -> str:
+    if action not in ("trigger", "pause", "resume"):
+        raise HTTPException(404, "action must be trigger, pause or resume")
+    return action
+
+
+def _decision(decision: str) -> str:
+    if decision not in ("approve", "reject"):
+        raise HTTPException(404, "decision must be approve or reject")
+    return decision
+
+
+def metrics_router(render: Callable[[], tuple[bytes, str]]) -> APIRouter:
+    router = APIRouter(tags=["metrics"])
+
+    @router.get("/metrics", response_class=Response)
+    async def metrics() -> Response:
+        """Prometheus exposition of upstream counters and latencies."""
+        body, content_type = render()
+        return Response(content=body, media_type=content_type)
+
+    return router

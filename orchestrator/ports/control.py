@@ -1,0 +1,48 @@
+"""Operator controls the API and CLI drive: jobs, kill switch, workflow approvals.
+
+Every mutation takes the acting principal (`by`) so the implementation can audit it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+
+class JobControl(Protocol):
+    def jobs(self) -> Sequence[Mapping[str, Any]]:
+        """Configured jobs with next fire time and paused flag."""
+        ...
+
+    async def runs(self, job_id: str | None, limit: int) -> Sequence[Mapping[str, Any]]: ...
+
+    async def trigger(self, job_id: str, by: str) -> Mapping[str, Any]:
+        """Run the job now (claimed like a scheduled fire). KeyError for an unknown job."""
+        ...
+
+    async def pause(self, job_id: str, by: str) -> None: ...
+
+    async def resume(self, job_id: str, by: str) -> None: ...
+
+    @property
+    def running(self) -> bool: ...
+
+
+class KillSwitchControl(Protocol):
+    async def state(self) -> Mapping[str, Any]:
+        """{"on": bool, "reason": str, "updated_at": ..., "updated_by": ...}"""
+        ...
+
+    async def set(self, on: bool, reason: str, by: str) -> Mapping[str, Any]: ...
+
+
+class WorkflowControl(Protocol):
+    def workflows(self) -> Sequence[Mapping[str, Any]]: ...
+
+    async def runs(self, workflow: str | None, limit: int) -> Sequence[Mapping[str, Any]]: ...
+
+    async def approve(self, run_id: str, by: str) -> Mapping[str, Any]:
+        """Execute an approved plan. KeyError unknown run; ValueError not awaiting approval."""
+        ...
+
+    async def reject(self, run_id: str, by: str) -> Mapping[str, Any]: ...

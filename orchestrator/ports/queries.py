@@ -1,0 +1,35 @@
+"""Read models for the operator API: answered from our own database, never from a vendor."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+
+class OperatorQueries(Protocol):
+    """Each method returns JSON-ready mappings (Decimals as strings, datetimes aware)."""
+
+    async def reconciliations(self, limit: int, offset: int) -> Sequence[Mapping[str, Any]]: ...
+
+    async def reconciliation(self, run_id: str) -> Mapping[str, Any] | None:
+        """One run with its breaks, or None."""
+        ...
+
+    async def breaks(
+        self, status: str | None, limit: int, offset: int
+    ) -> Sequence[Mapping[str, Any]]: ...
+
+    async def orders(
+        self, state: str | None, limit: int, offset: int
+    ) -> Sequence[Mapping[str, Any]]: ...
+
+    async def audit(self, limit: int, offset: int) -> Sequence[Mapping[str, Any]]: ...
+
+    async def latest_portfolio(self) -> Mapping[str, Any] | None:
+        """The consolidated portfolio of the newest finished reconciliation."""
+        ...
+
+    async def open_break_count(self) -> int: ...
+
+    async def secret_expiries(self) -> Mapping[str, datetime | None]: ...
