@@ -123,7 +123,7 @@ class DbOperatorQueries:
             rows = await s.execute(
                 select(col(StoredSecretRow.key), col(StoredSecretRow.expires_at))
             )
-            return {key: expires for key, expires in rows.all()}
+            return dict(rows.tuples().all())
 
 
 def _run_summary(run: ReconciliationRunRow) -> dict[str, Any]:

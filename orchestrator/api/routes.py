@@ -117,7 +117,7 @@ def operator_router(deps: ApiDeps) -> APIRouter:
 
     @router.get("/portfolio", dependencies=[viewer], responses=NOT_FOUND, tags=["portfolio"])
     async def portfolio() -> dict[str, Any]:
-        """Consolidated portfolio as of the newest reconciliation (cash by institution, positions)."""
+        """Consolidated portfolio as of the newest reconciliation."""
         result = await q.latest_portfolio()
         if result is None:
             raise HTTPException(404, "no reconciliation has finished yet")
