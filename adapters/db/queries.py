@@ -123,7 +123,7 @@ class DbOperatorQueries:
             rows = await s.execute(
                 select(col(StoredSecretRow.key), col(StoredSecretRow.expires_at))
             )
-            return dict(rows.tuples().all())
+            return {key: expires for key, expires in rows.all()}  # noqa: C416 - Row -> pair
 
 
 def _run_summary(run: ReconciliationRunRow) -> dict[str, Any]:
