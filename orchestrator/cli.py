@@ -35,6 +35,10 @@ ConfigOption = Annotated[
 ]
 
 
+HostOption = Annotated[str, typer.Option(help="Interface to bind (loopback by default).")]
+SeedOption = Annotated[Path | None, typer.Option(help="Seed YAML (default: the demo seed).")]
+
+
 def fail(message: str, code: int = 1) -> None:
     typer.echo(message, err=True)
     raise typer.Exit(code)
@@ -113,6 +117,18 @@ def secrets_new_key() -> None:
     from cryptography.fernet import Fernet
 
     typer.echo(Fernet.generate_key().decode())
+
+
+@sandbox_app.command("openbanking")
+def sandbox_openbanking(
+    host: HostOption = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 18002,
+    seed: SeedOption = None,
+) -> None:
+    """Serve the KFTC Open Banking sandbox (same paths, fields and codes as the relay)."""
+    from adapters.sandbox.openbanking import serve as serve_sandbox
+
+    serve_sandbox(host, port, seed)
 
 
 @app.command()
