@@ -94,13 +94,24 @@ class ConsentRow(SQLModel, table=True):
 
 
 class OrderIntentRow(SQLModel, table=True):
-    """The order journal: committed in PENDING_SUBMIT before the broker hears of it."""
+    """The order journal: committed in PENDING_SUBMIT before the broker hears of it.
+
+    The account columns are copied from the AccountRef so that start-up recovery can ask the broker
+    about exactly the account the order went to, even if the link changed since. Brokers restart
+    order numbers daily, so (account, KST day, broker order id) is unique: two intents can never
+    claim the same broker order.
+    """
 
     __tablename__ = "order_intents"
+    __table_args__ = (UniqueConstraint("account_id", "broker_order_day", "broker_order_id"),)
     id: str = Field(primary_key=True, max_length=40)
     idempotency_key: str = Field(max_length=200, unique=True)
     user_id: str = Field(max_length=64, index=True)
-    account_id: str = Field(max_length=64)
+    account_id: str = Field(max_length=64, index=True)
+    institution: str = Field(default="", max_length=10)
+    account_kind: str = Field(default="", max_length=20)
+    external_ref: str = Field(default="", max_length=64)
+    masked_number: str = Field(default="", max_length=40)
     broker: str = Field(max_length=40)
     symbol: str = Field(max_length=20)
     side: str = Field(max_length=4)
@@ -109,16 +120,20 @@ class OrderIntentRow(SQLModel, table=True):
     limit_price: Decimal | None = _money()
     state: str = Field(max_length=20, index=True)
     origin: str = Field(default="manual", max_length=200)
+    attempts: int = 0
     broker_order_id: str | None = Field(default=None, max_length=40)
+    broker_order_day: str | None = Field(default=None, max_length=8)
     branch: str | None = Field(default=None, max_length=10)
     filled_quantity: int = 0
     avg_fill_price: Decimal | None = _money()
+    reject_code: str | None = Field(default=None, max_length=40)
     last_error: str | None = None
     created_at: datetime
     submitted_at: datetime | None = None
     resolved_at: datetime | None = None
     updated_at: datetime
     cancel_requested_at: datetime | None = None
+    cancel_state: str | None = Field(default=None, max_length=20)
 
 
 class FillRow(SQLModel, table=True):
@@ -166,17 +181,27 @@ class BankTranIdRow(SQLModel, table=True):
 
 
 class SnapshotRow(SQLModel, table=True):
+    """One reading of one account by one source in a reconciliation run (`error` set when it
+    failed). The newest `accepted` row of an account is its baseline. Transactions are kept
+    without their free-text description (personal data we do not need)."""
+
     __tablename__ = "snapshots"
     id: int | None = Field(default=None, primary_key=True)
     run_id: str | None = Field(default=None, max_length=40, index=True)
     user_id: str = Field(max_length=64)
     account_id: str = Field(max_length=64, index=True)
+    institution: str = Field(default="", max_length=10)
+    account_kind: str = Field(default="", max_length=20)
+    masked_number: str = Field(default="", max_length=40)
     source: str = Field(max_length=40)
     taken_at: datetime
     deposit: Decimal | None = _money()
     orderable: Decimal | None = _money()
     withdrawable: Decimal | None = _money()
     positions: list[dict[str, Any]] | None = _json()
+    transactions: list[dict[str, Any]] | None = _json()
+    positions_read: bool = True
+    transactions_read: bool = False
     error: str | None = None
     accepted: bool = False
 
@@ -193,10 +218,15 @@ class ReconciliationRunRow(SQLModel, table=True):
 
 
 class BreakRow(SQLModel, table=True):
+    """A reconciliation break. `open_key` (user + identity) is set only while the break is open;
+    being unique, it keeps one open row per identity even under concurrent runs (NULLs never
+    collide, so resolved rows pile up freely)."""
+
     __tablename__ = "breaks"
     __table_args__ = (Index("ix_breaks_identity_status", "identity", "status"),)
     id: int | None = Field(default=None, primary_key=True)
     identity: str = Field(max_length=300)
+    open_key: str | None = Field(default=None, max_length=400, unique=True)
     kind: str = Field(max_length=30)
     user_id: str = Field(max_length=64)
     account_id: str = Field(max_length=64)
@@ -213,7 +243,11 @@ class BreakRow(SQLModel, table=True):
 
 
 class JobRunRow(SQLModel, table=True):
-    """One row per scheduled fire. The primary key is the claim: replicas race to insert it."""
+    """One row per scheduled fire. The primary key is the claim: replicas race to insert it.
+
+    `scheduled_for` is the trigger's nominal fire time (whole seconds, UTC), the same on every
+    replica; a manual run (operator "run now") is keyed by the request time and marked `manual`.
+    """
 
     __tablename__ = "job_runs"
     job_id: str = Field(primary_key=True, max_length=100)
@@ -224,6 +258,8 @@ class JobRunRow(SQLModel, table=True):
     finished_at: datetime | None = None
     duration_ms: int | None = None
     error: str | None = None
+    manual: bool = False
+    requested_by: str | None = Field(default=None, max_length=100)
 
 
 class JobStateRow(SQLModel, table=True):

@@ -140,7 +140,7 @@ def operator_router(deps: ApiDeps) -> APIRouter:
         """Scheduled jobs with their next fire time."""
         if deps.jobs is None:
             raise _unavailable("the scheduler")
-        return [dict(j) for j in deps.jobs.jobs()]
+        return [dict(j) for j in await deps.jobs.jobs()]
 
     @router.get("/jobs/runs", dependencies=[viewer], tags=["jobs"])
     async def job_runs(job_id: str | None = None, limit: Limit = 100) -> list[dict[str, Any]]:
@@ -160,7 +160,7 @@ def operator_router(deps: ApiDeps) -> APIRouter:
         """Trigger, pause or resume a job."""
         if deps.jobs is None:
             raise _unavailable("the scheduler")
-        known = {j["id"] for j in deps.jobs.jobs()}
+        known = {j["id"] for j in await deps.jobs.jobs()}
         if job_id not in known:
             raise HTTPException(404, f"no job {job_id}")
         if action == "trigger":

@@ -10,8 +10,8 @@ from typing import Any, Protocol
 
 
 class JobControl(Protocol):
-    def jobs(self) -> Sequence[Mapping[str, Any]]:
-        """Configured jobs with next fire time and paused flag."""
+    async def jobs(self) -> Sequence[Mapping[str, Any]]:
+        """Configured jobs with next fire time and paused flag (shared by every replica)."""
         ...
 
     async def runs(self, job_id: str | None, limit: int) -> Sequence[Mapping[str, Any]]: ...

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 21:17:41.038416
+Create Date: 2026-11-23 21:28:15.510812
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ def upgrade() -> None:
         "breaks",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("identity", sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
+        sa.Column("open_key", sqlmodel.sql.sqltypes.AutoString(length=400), nullable=True),
         sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=30), nullable=False),
         sa.Column("user_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("account_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
@@ -69,6 +70,7 @@ def upgrade() -> None:
         sa.Column("last_seen_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.Column("resolved_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_breaks")),
+        sa.UniqueConstraint("open_key", name=op.f("uq_breaks_open_key")),
     )
     with op.batch_alter_table("breaks", schema=None) as batch_op:
         batch_op.create_index("ix_breaks_identity_status", ["identity", "status"], unique=False)
@@ -97,6 +99,8 @@ def upgrade() -> None:
         sa.Column("finished_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.Column("duration_ms", sa.Integer(), nullable=True),
         sa.Column("error", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column("manual", sa.Boolean(), nullable=False),
+        sa.Column("requested_by", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
         sa.PrimaryKeyConstraint("job_id", "scheduled_for", name=op.f("pk_job_runs")),
     )
     op.create_table(
@@ -113,6 +117,10 @@ def upgrade() -> None:
         sa.Column("idempotency_key", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
         sa.Column("user_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("account_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("institution", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("account_kind", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("external_ref", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("masked_number", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
         sa.Column("broker", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
         sa.Column("symbol", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
         sa.Column("side", sqlmodel.sql.sqltypes.AutoString(length=4), nullable=False),
@@ -121,20 +129,33 @@ def upgrade() -> None:
         sa.Column("limit_price", adapters.db.types.DecimalText(length=40), nullable=True),
         sa.Column("state", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
         sa.Column("origin", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("broker_order_id", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
+        sa.Column("broker_order_day", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=True),
         sa.Column("branch", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=True),
         sa.Column("filled_quantity", sa.Integer(), nullable=False),
         sa.Column("avg_fill_price", adapters.db.types.DecimalText(length=40), nullable=True),
+        sa.Column("reject_code", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
         sa.Column("last_error", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.Column("submitted_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.Column("resolved_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.Column("updated_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.Column("cancel_requested_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("cancel_state", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_order_intents")),
+        sa.UniqueConstraint(
+            "account_id",
+            "broker_order_day",
+            "broker_order_id",
+            name=op.f("uq_order_intents_account_id"),
+        ),
         sa.UniqueConstraint("idempotency_key", name=op.f("uq_order_intents_idempotency_key")),
     )
     with op.batch_alter_table("order_intents", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_order_intents_account_id"), ["account_id"], unique=False
+        )
         batch_op.create_index(batch_op.f("ix_order_intents_state"), ["state"], unique=False)
         batch_op.create_index(batch_op.f("ix_order_intents_user_id"), ["user_id"], unique=False)
 
@@ -168,12 +189,18 @@ def upgrade() -> None:
         sa.Column("run_id", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
         sa.Column("user_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("account_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("institution", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("account_kind", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("masked_number", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
         sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
         sa.Column("taken_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.Column("deposit", adapters.db.types.DecimalText(length=40), nullable=True),
         sa.Column("orderable", adapters.db.types.DecimalText(length=40), nullable=True),
         sa.Column("withdrawable", adapters.db.types.DecimalText(length=40), nullable=True),
         sa.Column("positions", adapters.db.types.JsonText(), nullable=True),
+        sa.Column("transactions", adapters.db.types.JsonText(), nullable=True),
+        sa.Column("positions_read", sa.Boolean(), nullable=False),
+        sa.Column("transactions_read", sa.Boolean(), nullable=False),
         sa.Column("error", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("accepted", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_snapshots")),
@@ -317,6 +344,7 @@ def downgrade() -> None:
     with op.batch_alter_table("order_intents", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_order_intents_user_id"))
         batch_op.drop_index(batch_op.f("ix_order_intents_state"))
+        batch_op.drop_index(batch_op.f("ix_order_intents_account_id"))
 
     op.drop_table("order_intents")
     op.drop_table("job_state")

@@ -1,0 +1,73 @@
+"""The claim table and pause switches on SQLite and on the real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from adapters.db.engine import Database
+from adapters.db.jobs import DbJobRunStore
+from orchestrator.domain.timeutil import KST
+
+T0 = datetime(2026, 6, 4, 1, 0, tzinfo=UTC)
+
+
+async def test_a_fire_is_claimed_once(db: Database) -> None:
+    store = DbJobRunStore(db)
+    assert await store.claim("j", T0, "a", started_at=T0)
+    assert not await store.claim("j", T0, "b", started_at=T0)
+    # The same instant in another zone is the same key.
+    assert not await store.claim("j", T0.astimezone(KST), "c", started_at=T0)
+    # Another time, or another job, is another fire.
+    assert await store.claim("j", T0 + timedelta(seconds=1), "b", started_at=T0)
+    assert await store.claim("k", T0, "b", started_at=T0)
+    runs = await store.runs("j", 10)
+    assert [(r.scheduled_for, r.replica, r.status) for r in runs] == [
+        (T0 + timedelta(seconds=1), "b", "running"),
+        (T0, "a", "running"),
+    ]
+    assert len(await store.runs(None, 10)) == 3
+
+
+async def test_concurrent_claims_have_exactly_one_winner(db: Database) -> None:
+    store = DbJobRunStore(db)
+    results = await asyncio.gather(
+        *(store.claim("race", T0, f"r{i}", started_at=T0) for i in range(8))
+    )
+    assert results.count(True) == 1
+    (run,) = await store.runs("race", 10)
+    assert run.replica == f"r{results.index(True)}"
+
+
+async def test_finish_records_outcome(db: Database) -> None:
+    store = DbJobRunStore(db)
+    assert await store.claim("j", T0, "a", started_at=T0, manual=True, requested_by="kim")
+    done = T0 + timedelta(seconds=2)
+    await store.finish(
+        "j", T0, status="failed", finished_at=done, duration_ms=2000, error="ValueError: boom"
+    )
+    (run,) = await store.runs("j", 1)
+    assert (run.status, run.finished_at, run.duration_ms, run.error) == (
+        "failed",
+        done,
+        2000,
+        "ValueError: boom",
+    )
+    assert run.manual
+    assert run.requested_by == "kim"
+    assert run.started_at == T0
+    assert run.scheduled_for.tzinfo is not None
+
+
+async def test_pause_switch_is_persisted(db: Database) -> None:
+    store = DbJobRunStore(db)
+    assert not await store.is_paused("j")
+    assert await store.states() == {}
+    await store.set_paused("j", True, by="kim", at=T0)
+    await store.set_paused("j", True, by="kim", at=T0)  # idempotent
+    assert await DbJobRunStore(db).is_paused("j")
+    state = (await store.states())["j"]
+    assert (state.paused, state.updated_by, state.updated_at) == (True, "kim", T0)
+    await store.set_paused("j", False, by="lee", at=T0 + timedelta(minutes=1))
+    assert not await store.is_paused("j")
+    assert (await store.states())["j"].updated_by == "lee"
