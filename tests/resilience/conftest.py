@@ -1,0 +1,139 @@
+"""Fakes for the resilience tests: a clock that only moves when told, a scripted upstream."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from adapters.http import Resilience, ResilienceSettings, ResilientClient, build_resilience
+from orchestrator.domain.alerts import Alert
+from tests.support.databases import IN_CI, REDIS_URL
+
+Reply = httpx.Response | Exception
+
+
+class FakeTime:
+    """Monotonic seconds and wall-clock `now()` that advance only through `sleep` or `advance`."""
+
+    def __init__(self) -> None:
+        self.seconds = 1_000.0
+        self.wall = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.seconds
+
+    def now(self) -> datetime:
+        return self.wall + timedelta(seconds=self.seconds - 1_000.0)
+
+    def advance(self, seconds: float) -> None:
+        self.seconds += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.seconds += seconds
+        await asyncio.sleep(0)
+
+
+@dataclass
+class ScriptedUpstream:
+    """Answers with the queued replies in order (the last one repeats) and counts arrivals."""
+
+    replies: Sequence[Reply] = (httpx.Response(200, json={}),)
+    arrivals: list[httpx.Request] = field(default_factory=list)
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.arrivals.append(request)
+        reply = self.replies[min(len(self.arrivals), len(self.replies)) - 1]
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+
+class RecordingNotifier:
+    def __init__(self) -> None:
+        self.alerts: list[Alert] = []
+
+    async def notify(self, alert: Alert) -> None:
+        self.alerts.append(alert)
+
+
+def no_error(response: httpx.Response) -> None:
+    return None
+
+
+@pytest.fixture
+def fake_time() -> FakeTime:
+    return FakeTime()
+
+
+@pytest.fixture
+def upstream() -> ScriptedUpstream:
+    return ScriptedUpstream()
+
+
+@pytest.fixture
+def notifier() -> RecordingNotifier:
+    return RecordingNotifier()
+
+
+@pytest.fixture
+def settings() -> ResilienceSettings:
+    return ResilienceSettings(backoff_jitter_seconds=0.0)
+
+
+@pytest.fixture
+async def http(upstream: ScriptedUpstream) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.MockTransport(upstream)
+    async with httpx.AsyncClient(transport=transport, base_url="http://upstream.test") as client:
+        yield client
+
+
+@pytest.fixture
+def make_resilience(fake_time: FakeTime, notifier: RecordingNotifier) -> Callable[..., Resilience]:
+    def make(settings: ResilienceSettings | None = None) -> Resilience:
+        return build_resilience(
+            settings or ResilienceSettings(backoff_jitter_seconds=0.0),
+            notifier=notifier,
+            registry=CollectorRegistry(),
+            clock=fake_time,
+            sleep=fake_time.sleep,
+            limiter_timer=fake_time,
+        )
+
+    return make
+
+
+@pytest.fixture
+def resilience(
+    make_resilience: Callable[..., Resilience], settings: ResilienceSettings
+) -> Resilience:
+    return make_resilience(settings)
+
+
+@pytest.fixture
+def client(resilience: Resilience, http: httpx.AsyncClient) -> ResilientClient:
+    return resilience.client("vendor", http)
+
+
+@pytest.fixture
+async def redis_client() -> AsyncIterator[Redis]:
+    """The test Redis (127.0.0.1:6379/15): skipped when absent, but a failure under CI=true."""
+    client = Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+    try:
+        await client.ping()
+    except (OSError, RedisError) as exc:
+        await client.aclose()
+        if IN_CI:
+            pytest.fail(f"Redis at {REDIS_URL} is required in CI: {exc}")
+        pytest.skip(f"Redis not reachable at {REDIS_URL} (not CI, so skipping)")
+    yield client
+    await client.aclose()
