@@ -115,6 +115,12 @@ class KrxCalendarSettings(Section):
     extra_open_days: tuple[date, ...] = ()
 
 
+class AlertSettings(Section):
+    """Where operator alerts go: always the log; also a Slack-compatible webhook when set."""
+
+    webhook_url: SecretRef | None = None
+
+
 class Settings(BaseSettings):
     """The whole configuration tree; sections are added by the features that need them."""
 
@@ -135,6 +141,7 @@ class Settings(BaseSettings):
     security: SecuritySettings = SecuritySettings()
     users: tuple[UserSettings, ...] = (UserSettings(id="demo"),)
     calendar: KrxCalendarSettings = KrxCalendarSettings()
+    alerts: AlertSettings = AlertSettings()
     # Vendor, resilience, scheduler and workflow sections: validated by their own models (see
     # `section()`), so the core stays vendor-neutral; unknown keys are still refused there.
     kis: dict[str, Any] = Field(default_factory=dict)

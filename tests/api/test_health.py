@@ -5,6 +5,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from adapters.db import migrate
 from orchestrator import bootstrap
 from orchestrator.settings import load_settings
 
@@ -16,26 +17,34 @@ def container(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> bootstrap.Cont
     return bootstrap.build(load_settings(Path("config/orchestrator.yaml")))
 
 
-async def test_healthz_is_public_and_readyz_reports_migrations(
+async def test_readyz_needs_migrations_and_a_running_scheduler(
     container: bootstrap.Container,
 ) -> None:
-    """/healthz answers at once; /readyz is 503 until migrations are applied, then 200."""
-    from adapters.db import migrate
-
+    """/healthz answers at once; /readyz is 503 until migrated and scheduled, then 200."""
     api = bootstrap.build_api(container)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=api), base_url="http://t"
-    ) as client:
+    transport = httpx.ASGITransport(app=api)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         assert (await client.get("/healthz")).json() == {"status": "ok"}
         not_ready = await client.get("/readyz")
         assert not_ready.status_code == 503
-        assert not_ready.json()["checks"]["migrations"] is False
+        assert not_ready.json()["checks"] == {
+            "database": True,
+            "migrations": False,
+            "scheduler": False,
+        }
 
-        await migrate.upgrade(container.db)
+    await migrate.upgrade(container.db)
+    async with bootstrap.running(container):
+        api = bootstrap.build_api(container)
+        transport = httpx.ASGITransport(app=api)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            ready = await client.get("/readyz")
+            jobs = await client.get(
+                "/api/v1/jobs", headers={"Authorization": "Bearer demo-viewer-key-sandbox-only"}
+            )
 
-        ready = await client.get("/readyz")
-        assert ready.status_code == 200
-    await container.close()
+    assert ready.status_code == 200
+    assert {j["id"] for j in jobs.json()} >= {"reconcile-eod", "token-upkeep"}
 
 
 def test_sandbox_key_file_is_created_private(
