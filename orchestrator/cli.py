@@ -131,6 +131,21 @@ def sandbox_openbanking(
     serve_sandbox(host, port, seed)
 
 
+@sandbox_app.command("kis")
+def sandbox_kis(
+    host: HostOption = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 18001,
+    env: Annotated[str, typer.Option(help="Flavour: real or paper.")] = "real",
+    seed: SeedOption = None,
+) -> None:
+    """Serve the KIS Open API sandbox (same paths, headers, TR ids and codes as KIS)."""
+    from adapters.sandbox.kis import serve as serve_sandbox
+
+    if env not in ("real", "paper"):
+        fail("--env must be real or paper", 2)
+    serve_sandbox(host, port, env, seed)
+
+
 @app.command()
 def serve(config: ConfigOption = None) -> None:
     """Run the service: scheduler and operator API."""
