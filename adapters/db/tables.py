@@ -83,7 +83,7 @@ class ConsentRow(SQLModel, table=True):
     __tablename__ = "consents"
     user_id: str = Field(primary_key=True, max_length=64)
     provider: str = Field(primary_key=True, max_length=40)
-    state: str = Field(max_length=20)  # pending | granted | revoked
+    state: str = Field(max_length=20)  # pending | granted | revoked | expired
     scope: str = Field(default="", max_length=200)
     user_seq_no: str = Field(default="", max_length=20)
     oauth_state: str = Field(default="", max_length=100)
@@ -168,6 +168,26 @@ class TransferRow(SQLModel, table=True):
     requested_at: datetime
     completed_at: datetime | None = None
     updated_at: datetime
+
+
+class TransactionRow(SQLModel, table=True):
+    """Account history as the institution reported it (open-banking sync). The source has no
+    transaction id of its own, so `tx_id` is derived by the adapter; (account_id, tx_id) is unique
+    and a re-sync of the same range stores nothing new."""
+
+    __tablename__ = "transactions"
+    __table_args__ = (UniqueConstraint("account_id", "tx_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: str = Field(max_length=64)
+    account_id: str = Field(max_length=64)
+    tx_id: str = Field(max_length=64)
+    source: str = Field(max_length=40)
+    occurred_at: datetime = Field(index=True)
+    direction: str = Field(max_length=3)
+    amount: Decimal | None = _money(nullable=False)
+    balance_after: Decimal | None = _money()
+    description: str = Field(default="", max_length=200)
+    synced_at: datetime
 
 
 class BankTranIdRow(SQLModel, table=True):
@@ -283,16 +303,21 @@ class SettingRow(SQLModel, table=True):
 
 
 class WorkflowRunRow(SQLModel, table=True):
+    """One run per workflow fire: the unique fire_key is the claim. `updated_at` bounds the scan
+    for the per-day notional cap; plan, decisions and outcome are JSON (orchestrator.workflows)."""
+
     __tablename__ = "workflow_runs"
     id: str = Field(primary_key=True, max_length=40)
     workflow: str = Field(max_length=100, index=True)
     fire_key: str = Field(max_length=200, unique=True)
-    status: str = Field(max_length=30)
+    status: str = Field(max_length=30, index=True)
     dry_run: bool = False
+    scheduled_for: datetime | None = None
     plan: dict[str, Any] | None = _json()
     decisions: list[Any] | None = _json()
     outcome: dict[str, Any] | None = _json()
-    created_at: datetime
+    created_at: datetime = Field(index=True)
+    updated_at: datetime = Field(index=True)
     expires_at: datetime | None = None
     decided_at: datetime | None = None
     decided_by: str | None = Field(default=None, max_length=100)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 21:28:15.510812
+Create Date: 2026-11-23 21:31:41.628647
 """
 
 from __future__ import annotations
@@ -255,10 +255,12 @@ def upgrade() -> None:
         sa.Column("fire_key", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=30), nullable=False),
         sa.Column("dry_run", sa.Boolean(), nullable=False),
+        sa.Column("scheduled_for", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.Column("plan", adapters.db.types.JsonText(), nullable=True),
         sa.Column("decisions", adapters.db.types.JsonText(), nullable=True),
         sa.Column("outcome", adapters.db.types.JsonText(), nullable=True),
         sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.Column("expires_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.Column("decided_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.Column("decided_by", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
@@ -267,6 +269,13 @@ def upgrade() -> None:
         sa.UniqueConstraint("fire_key", name=op.f("uq_workflow_runs_fire_key")),
     )
     with op.batch_alter_table("workflow_runs", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_workflow_runs_created_at"), ["created_at"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_workflow_runs_status"), ["status"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_workflow_runs_updated_at"), ["updated_at"], unique=False
+        )
         batch_op.create_index(batch_op.f("ix_workflow_runs_workflow"), ["workflow"], unique=False)
 
     op.create_table(
@@ -322,6 +331,9 @@ def downgrade() -> None:
     op.drop_table("fills")
     with op.batch_alter_table("workflow_runs", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_workflow_runs_workflow"))
+        batch_op.drop_index(batch_op.f("ix_workflow_runs_updated_at"))
+        batch_op.drop_index(batch_op.f("ix_workflow_runs_status"))
+        batch_op.drop_index(batch_op.f("ix_workflow_runs_created_at"))
 
     op.drop_table("workflow_runs")
     op.drop_table("users")

@@ -1,0 +1,547 @@
+"""Reconciliation on SQL (SQLite or PostgreSQL): runs, snapshots, breaks, and a read-only view of
+our journal (order intents, fills, transfers) for the expected book.
+
+One open break per identity is the database's job: `breaks.open_key` (user + identity) is unique
+and set only while a break is open. A concurrent run that inserts the same break loses on that
+constraint and the whole change is re-applied on what the winner wrote.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import structlog
+from sqlalchemy import exc, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from adapters.db.engine import Database
+from adapters.db.tables import (
+    BreakRow,
+    FillRow,
+    OrderIntentRow,
+    ReconciliationRunRow,
+    SnapshotRow,
+    TransferRow,
+)
+from orchestrator.domain.model import (
+    AccountKind,
+    AccountRef,
+    Break,
+    CashBalance,
+    Direction,
+    Institution,
+    OrderState,
+    Position,
+    Side,
+    Snapshot,
+    Transaction,
+    TransferState,
+)
+from orchestrator.domain.reconciliation import (
+    Pending,
+    Reading,
+    RecordedFill,
+    RecordedOrder,
+    RecordedTransfer,
+)
+from orchestrator.domain.timeutil import to_utc
+from orchestrator.ports.reconciliation import OPEN, RESOLVED, BreakChanges, BreakRecord, RunRecord
+
+log = structlog.get_logger(__name__)
+
+_MAX_RACES = 3
+_TERMINAL_ORDERS = [s.value for s in OrderState if s.terminal]
+_UNRESOLVED_TRANSFERS = [s.value for s in TransferState if s.unresolved]
+_PORTFOLIO_SEARCH_RUNS = 50
+
+
+class _Raced(Exception):
+    pass
+
+
+class DbReconciliationStore:
+    """ReconciliationStore and ReconciliationQueries on the service database."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # --- runs ---------------------------------------------------------------------------------
+
+    async def start_run(self, run_id: str, *, trigger: str, started_at: datetime) -> None:
+        async with self._db.session() as session:
+            session.add(
+                ReconciliationRunRow(
+                    id=run_id,
+                    trigger=trigger[:100],
+                    started_at=to_utc(started_at),
+                    status="running",
+                )
+            )
+
+    async def finish_run(
+        self,
+        run_id: str,
+        *,
+        finished_at: datetime,
+        status: str,
+        break_count: int,
+        report: Mapping[str, object],
+    ) -> None:
+        async with self._db.session() as session:
+            await session.execute(
+                update(ReconciliationRunRow)
+                .where(col(ReconciliationRunRow.id) == run_id)
+                .values(
+                    finished_at=to_utc(finished_at),
+                    status=status,
+                    break_count=break_count,
+                    report=dict(report),
+                )
+            )
+
+    # --- snapshots ----------------------------------------------------------------------------
+
+    async def save_readings(self, run_id: str, readings: Sequence[Reading]) -> None:
+        async with self._db.session() as session:
+            session.add_all([_snapshot_row(run_id, r) for r in readings])
+
+    async def accepted_snapshots(self, account_ids: Sequence[str]) -> Mapping[str, Snapshot]:
+        return await self._newest(account_ids, accepted_only=True)
+
+    async def latest_snapshots(self, account_ids: Sequence[str]) -> Mapping[str, Snapshot]:
+        return await self._newest(account_ids, accepted_only=False)
+
+    async def _newest(
+        self, account_ids: Sequence[str], *, accepted_only: bool
+    ) -> dict[str, Snapshot]:
+        found: dict[str, Snapshot] = {}
+        async with self._db.session() as session:
+            for account_id in dict.fromkeys(account_ids):
+                query = select(SnapshotRow).where(
+                    col(SnapshotRow.account_id) == account_id,
+                    col(SnapshotRow.error).is_(None),
+                    col(SnapshotRow.institution) != "",
+                )
+                if accepted_only:
+                    query = query.where(col(SnapshotRow.accepted).is_(True))
+                query = query.order_by(
+                    col(SnapshotRow.taken_at).desc(), col(SnapshotRow.id).desc()
+                ).limit(1)
+                row = (await session.execute(query)).scalars().first()
+                if row is not None:
+                    found[account_id] = _snapshot_of(row)
+        return found
+
+    async def accept(self, run_id: str, account_ids: Sequence[str]) -> int:
+        if not account_ids:
+            return 0
+        async with self._db.session() as session:
+            result = await session.execute(
+                update(SnapshotRow)
+                .where(
+                    col(SnapshotRow.run_id) == run_id,
+                    col(SnapshotRow.account_id).in_(list(account_ids)),
+                    col(SnapshotRow.error).is_(None),
+                    col(SnapshotRow.institution) != "",
+                )
+                .values(accepted=True)
+            )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    # --- breaks -------------------------------------------------------------------------------
+
+    async def apply_breaks(
+        self,
+        run_id: str,
+        *,
+        user_id: str,
+        account_ids: Sequence[str],
+        found: Sequence[Break],
+        unjudged: Sequence[Pending],
+        now: datetime,
+    ) -> BreakChanges:
+        for attempt in range(_MAX_RACES):
+            try:
+                async with self._db.session() as session:
+                    return await _apply(
+                        session, run_id, user_id, account_ids, found, unjudged, to_utc(now)
+                    )
+            except exc.IntegrityError:
+                # Another run opened one of these breaks first: re-apply on top of its rows.
+                log.info("reconcile.break_raced", attempt=attempt)
+        raise RuntimeError("reconciliation: breaks kept racing; giving up this run")
+
+    # --- queries (operator API, CLI) ----------------------------------------------------------
+
+    async def runs(self, *, limit: int = 20, offset: int = 0) -> Sequence[RunRecord]:
+        async with self._db.session() as session:
+            rows = await session.execute(
+                select(ReconciliationRunRow)
+                .order_by(col(ReconciliationRunRow.started_at).desc())
+                .limit(limit)
+                .offset(offset)
+            )
+            return [_run_of(r, with_report=False) for r in rows.scalars()]
+
+    async def run(self, run_id: str) -> RunRecord | None:
+        async with self._db.session() as session:
+            row = await session.get(ReconciliationRunRow, run_id)
+            return None if row is None else _run_of(row, with_report=True)
+
+    async def last_run(self, *, finished: bool = True) -> RunRecord | None:
+        async with self._db.session() as session:
+            query = select(ReconciliationRunRow)
+            if finished:
+                query = query.where(col(ReconciliationRunRow.finished_at).is_not(None))
+            row = (
+                (
+                    await session.execute(
+                        query.order_by(col(ReconciliationRunRow.started_at).desc()).limit(1)
+                    )
+                )
+                .scalars()
+                .first()
+            )
+            return None if row is None else _run_of(row, with_report=True)
+
+    async def breaks(
+        self,
+        *,
+        status: str | None = OPEN,
+        user_id: str | None = None,
+        kind: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Sequence[BreakRecord]:
+        query = select(BreakRow)
+        if status is not None:
+            query = query.where(col(BreakRow.status) == status)
+        if user_id is not None:
+            query = query.where(col(BreakRow.user_id) == user_id)
+        if kind is not None:
+            query = query.where(col(BreakRow.kind) == kind)
+        query = (
+            query.order_by(col(BreakRow.first_seen_at).desc(), col(BreakRow.id).desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        async with self._db.session() as session:
+            return [_break_of(r) for r in (await session.execute(query)).scalars()]
+
+    async def portfolio(self, user_id: str) -> Mapping[str, object] | None:
+        async with self._db.session() as session:
+            rows = await session.execute(
+                select(ReconciliationRunRow)
+                .where(col(ReconciliationRunRow.finished_at).is_not(None))
+                .order_by(col(ReconciliationRunRow.started_at).desc())
+                .limit(_PORTFOLIO_SEARCH_RUNS)
+            )
+            for row in rows.scalars():
+                for item in (row.report or {}).get("portfolios", []):
+                    if isinstance(item, dict) and item.get("user_id") == user_id:
+                        return {"run_id": row.id, **item}
+        return None
+
+
+async def _apply(
+    session: AsyncSession,
+    run_id: str,
+    user_id: str,
+    account_ids: Sequence[str],
+    found: Sequence[Break],
+    unjudged: Sequence[Pending],
+    now: datetime,
+) -> BreakChanges:
+    rows = (
+        await session.execute(
+            select(BreakRow).where(
+                col(BreakRow.user_id) == user_id,
+                col(BreakRow.status) == OPEN,
+                col(BreakRow.account_id).in_(list(account_ids)),
+            )
+        )
+    ).scalars()
+    open_rows = {r.identity: r for r in rows}
+    opened: list[BreakRow] = []
+    still: list[BreakRow] = []
+    seen: set[str] = set()
+    for brk in found:
+        if brk.identity in seen:
+            continue
+        seen.add(brk.identity)
+        row = open_rows.get(brk.identity)
+        if row is None:
+            row = BreakRow(
+                identity=brk.identity,
+                open_key=f"{user_id}:{brk.identity}",
+                kind=brk.kind.value,
+                user_id=user_id,
+                account_id=brk.account_id,
+                key=brk.key,
+                detail=brk.detail,
+                expected=brk.expected,
+                observed=brk.observed,
+                status=OPEN,
+                first_run_id=run_id,
+                last_run_id=run_id,
+                first_seen_at=now,
+                last_seen_at=now,
+            )
+            session.add(row)
+            opened.append(row)
+        else:
+            row.detail = brk.detail
+            row.expected = brk.expected
+            row.observed = brk.observed
+            row.last_run_id = run_id
+            row.last_seen_at = now
+            still.append(row)
+    resolved: list[BreakRow] = []
+    carried: list[BreakRow] = []
+    for identity, row in open_rows.items():
+        if identity in seen:
+            continue
+        if any(p.covers(row.kind, row.account_id, row.key) for p in unjudged):
+            carried.append(row)
+            continue
+        row.status = RESOLVED
+        row.open_key = None
+        row.resolved_at = now
+        resolved.append(row)
+    await session.flush()
+    return BreakChanges(
+        opened=tuple(_break_of(r) for r in opened),
+        still_open=tuple(_break_of(r) for r in still),
+        resolved=tuple(_break_of(r) for r in resolved),
+        unjudged=tuple(_break_of(r) for r in carried),
+    )
+
+
+class DbJournalReader:
+    """JournalReader on the order journal and transfer tables (read-only)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def fills_since(self, account_id: str, since: datetime) -> Sequence[RecordedFill]:
+        async with self._db.session() as session:
+            rows = await session.execute(
+                select(FillRow)
+                .where(
+                    col(FillRow.account_id) == account_id,
+                    col(FillRow.filled_at) > to_utc(since),
+                )
+                .order_by(col(FillRow.filled_at), col(FillRow.id))
+            )
+            return [
+                RecordedFill(
+                    intent_id=r.intent_id,
+                    account_id=r.account_id,
+                    symbol=r.symbol,
+                    side=Side(r.side),
+                    quantity=r.quantity,
+                    filled_at=r.filled_at,
+                    price=r.price,
+                )
+                for r in rows.scalars()
+            ]
+
+    async def orders_since(self, account_id: str, since: datetime) -> Sequence[RecordedOrder]:
+        async with self._db.session() as session:
+            rows = await session.execute(
+                select(OrderIntentRow)
+                .where(
+                    col(OrderIntentRow.account_id) == account_id,
+                    or_(
+                        col(OrderIntentRow.created_at) >= to_utc(since),
+                        col(OrderIntentRow.state).not_in(_TERMINAL_ORDERS),
+                    ),
+                )
+                .order_by(col(OrderIntentRow.created_at))
+            )
+            return [_order_of(r) for r in rows.scalars()]
+
+    async def transfers_since(self, user_id: str, since: datetime) -> Sequence[RecordedTransfer]:
+        moment = to_utc(since)
+        async with self._db.session() as session:
+            rows = await session.execute(
+                select(TransferRow)
+                .where(
+                    col(TransferRow.user_id) == user_id,
+                    or_(
+                        col(TransferRow.requested_at) > moment,
+                        col(TransferRow.completed_at) > moment,
+                        col(TransferRow.state).in_(_UNRESOLVED_TRANSFERS),
+                    ),
+                )
+                .order_by(col(TransferRow.requested_at))
+            )
+            return [
+                RecordedTransfer(
+                    id=r.id,
+                    from_account_id=r.from_account_id,
+                    to_account_id=r.to_account_id,
+                    amount=r.amount if r.amount is not None else Decimal(0),
+                    state=TransferState(r.state),
+                    requested_at=r.requested_at,
+                    completed_at=r.completed_at,
+                )
+                for r in rows.scalars()
+            ]
+
+
+# --- rows <-> domain --------------------------------------------------------------------------
+
+
+def _snapshot_row(run_id: str, reading: Reading) -> SnapshotRow:
+    snapshot = reading.snapshot
+    account = snapshot.account if snapshot is not None else None
+    cash = snapshot.cash if snapshot is not None and reading.ok else None
+    ok = reading.ok and snapshot is not None
+    return SnapshotRow(
+        run_id=run_id,
+        user_id=reading.user_id,
+        account_id=reading.account_id,
+        institution=account.institution.value if account is not None else "",
+        account_kind=account.kind.value if account is not None else "",
+        masked_number=account.masked_number if account is not None else "",
+        source=reading.source,
+        taken_at=to_utc(reading.taken_at),
+        deposit=None if cash is None else cash.deposit,
+        orderable=None if cash is None else cash.orderable,
+        withdrawable=None if cash is None else cash.withdrawable,
+        positions=[_position_json(p) for p in snapshot.positions] if ok and snapshot else None,
+        transactions=(
+            [_transaction_json(t) for t in snapshot.transactions] if ok and snapshot else None
+        ),
+        positions_read=reading.positions_read,
+        transactions_read=reading.transactions_read,
+        error=reading.failure,
+        accepted=False,
+    )
+
+
+def _position_json(p: Position) -> dict[str, Any]:
+    return {
+        "symbol": p.symbol,
+        "name": p.name,
+        "quantity": p.quantity,
+        "avg_price": str(p.avg_price),
+        "last_price": None if p.last_price is None else str(p.last_price),
+        "as_of": to_utc(p.as_of).isoformat(),
+    }
+
+
+def _transaction_json(t: Transaction) -> dict[str, Any]:
+    return {
+        "tx_id": t.tx_id,
+        "occurred_at": to_utc(t.occurred_at).isoformat(),
+        "direction": t.direction.value,
+        "amount": str(t.amount),
+        "balance_after": None if t.balance_after is None else str(t.balance_after),
+    }
+
+
+def _snapshot_of(row: SnapshotRow) -> Snapshot:
+    account = AccountRef(
+        user_id=row.user_id,
+        account_id=row.account_id,
+        institution=Institution(row.institution),
+        kind=AccountKind(row.account_kind),
+        external_ref="",
+        masked_number=row.masked_number,
+    )
+    cash = None
+    if row.deposit is not None:
+        cash = CashBalance(
+            account=account,
+            deposit=row.deposit,
+            as_of=row.taken_at,
+            orderable=row.orderable,
+            withdrawable=row.withdrawable,
+        )
+    positions = tuple(
+        Position(
+            account=account,
+            symbol=str(p["symbol"]),
+            quantity=int(p["quantity"]),
+            avg_price=Decimal(str(p["avg_price"])),
+            as_of=datetime.fromisoformat(str(p["as_of"])),
+            name=str(p.get("name") or ""),
+            last_price=None if p.get("last_price") is None else Decimal(str(p["last_price"])),
+        )
+        for p in row.positions or []
+    )
+    transactions = tuple(
+        Transaction(
+            account=account,
+            tx_id=str(t["tx_id"]),
+            occurred_at=datetime.fromisoformat(str(t["occurred_at"])),
+            direction=Direction(t["direction"]),
+            amount=Decimal(str(t["amount"])),
+            balance_after=(
+                None if t.get("balance_after") is None else Decimal(str(t["balance_after"]))
+            ),
+        )
+        for t in row.transactions or []
+    )
+    return Snapshot(
+        account=account,
+        source=row.source,
+        taken_at=row.taken_at,
+        cash=cash,
+        positions=positions,
+        transactions=transactions,
+    )
+
+
+def _order_of(r: OrderIntentRow) -> RecordedOrder:
+    return RecordedOrder(
+        intent_id=r.id,
+        account_id=r.account_id,
+        symbol=r.symbol,
+        side=Side(r.side),
+        quantity=r.quantity,
+        state=OrderState(r.state),
+        created_at=r.created_at,
+        updated_at=r.updated_at,
+        broker_order_id=r.broker_order_id,
+        broker_order_day=r.broker_order_day,
+        filled_quantity=r.filled_quantity,
+    )
+
+
+def _break_of(r: BreakRow) -> BreakRecord:
+    assert r.id is not None  # flushed
+    return BreakRecord(
+        id=r.id,
+        user_id=r.user_id,
+        kind=r.kind,
+        account_id=r.account_id,
+        key=r.key,
+        detail=r.detail,
+        status=r.status,
+        first_run_id=r.first_run_id,
+        last_run_id=r.last_run_id,
+        first_seen_at=r.first_seen_at,
+        last_seen_at=r.last_seen_at,
+        expected=r.expected,
+        observed=r.observed,
+        resolved_at=r.resolved_at,
+    )
+
+
+def _run_of(r: ReconciliationRunRow, *, with_report: bool) -> RunRecord:
+    return RunRecord(
+        id=r.id,
+        trigger=r.trigger,
+        started_at=r.started_at,
+        status=r.status,
+        break_count=r.break_count,
+        finished_at=r.finished_at,
+        report=r.report if with_report else None,
+    )

@@ -1,0 +1,197 @@
+"""Ports of reconciliation: our own records (journal), the broker's order list, and the store of
+runs, snapshots and breaks.
+
+A break is identified by (user, kind, account, key). The store keeps at most one *open* row per
+identity: a break seen again is updated (last run, last seen), never duplicated; a break no longer
+seen is resolved; a break that could not be judged this run (its source failed, or the thing is
+still in flight) is left as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol
+
+from orchestrator.domain.model import AccountRef, Break, OrderReport, Snapshot
+from orchestrator.domain.money import check_money
+from orchestrator.domain.reconciliation import (
+    Pending,
+    Reading,
+    RecordedFill,
+    RecordedOrder,
+    RecordedTransfer,
+)
+from orchestrator.domain.timeutil import check_aware
+
+OPEN = "open"
+RESOLVED = "resolved"
+
+
+@dataclass(frozen=True, slots=True)
+class BreakRecord:
+    """A stored break and its life: first and last run that saw it, and when it resolved."""
+
+    id: int
+    user_id: str
+    kind: str
+    account_id: str
+    key: str
+    detail: str
+    status: str
+    first_run_id: str
+    last_run_id: str
+    first_seen_at: datetime
+    last_seen_at: datetime
+    expected: Decimal | None = None
+    observed: Decimal | None = None
+    resolved_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        check_money(self, "expected", "observed")
+        check_aware(self, "first_seen_at", "last_seen_at", "resolved_at")
+
+    @property
+    def identity(self) -> str:
+        return f"{self.kind}:{self.account_id}:{self.key}"
+
+
+@dataclass(frozen=True, slots=True)
+class BreakChanges:
+    """What one run did to the stored breaks of one user."""
+
+    opened: tuple[BreakRecord, ...] = ()
+    still_open: tuple[BreakRecord, ...] = ()
+    resolved: tuple[BreakRecord, ...] = ()
+    unjudged: tuple[BreakRecord, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """A stored reconciliation run. `report` is the JSON form of the run report."""
+
+    id: str
+    trigger: str
+    started_at: datetime
+    status: str
+    break_count: int = 0
+    finished_at: datetime | None = None
+    report: Mapping[str, object] | None = None
+
+    def __post_init__(self) -> None:
+        check_aware(self, "started_at", "finished_at")
+
+
+class OrderListSource(Protocol):
+    """The broker's own list of orders (an OrderExecutor satisfies this)."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def orders_since(self, account: AccountRef, since: datetime) -> Sequence[OrderReport]:
+        """Every order the broker holds for the account placed at or after `since`.
+
+        Raises SourceUnavailable / AuthError like any read. Safe to repeat.
+        """
+        ...
+
+
+class JournalReader(Protocol):
+    """Our own records of what we did: fills, order intents, transfers. Read-only, repeatable."""
+
+    async def fills_since(self, account_id: str, since: datetime) -> Sequence[RecordedFill]:
+        """Fill increments of the account with filled_at after `since`, oldest first."""
+        ...
+
+    async def orders_since(self, account_id: str, since: datetime) -> Sequence[RecordedOrder]:
+        """Intents of the account created at or after `since`, plus every one not yet terminal."""
+        ...
+
+    async def transfers_since(self, user_id: str, since: datetime) -> Sequence[RecordedTransfer]:
+        """The user's transfers requested or completed after `since`, plus every unresolved one."""
+        ...
+
+
+class ReconciliationStore(Protocol):
+    """Runs, snapshots and breaks. Each method is one transaction."""
+
+    async def start_run(self, run_id: str, *, trigger: str, started_at: datetime) -> None:
+        """Record a run as running. Raises if `run_id` exists."""
+        ...
+
+    async def accepted_snapshots(self, account_ids: Sequence[str]) -> Mapping[str, Snapshot]:
+        """The newest accepted snapshot of each account that has one (the baseline)."""
+        ...
+
+    async def latest_snapshots(self, account_ids: Sequence[str]) -> Mapping[str, Snapshot]:
+        """The newest successful snapshot of each account (accepted or not), for display."""
+        ...
+
+    async def save_readings(self, run_id: str, readings: Sequence[Reading]) -> None:
+        """Store this run's readings (failed ones too, with their error), not accepted."""
+        ...
+
+    async def apply_breaks(
+        self,
+        run_id: str,
+        *,
+        user_id: str,
+        account_ids: Sequence[str],
+        found: Sequence[Break],
+        unjudged: Sequence[Pending],
+        now: datetime,
+    ) -> BreakChanges:
+        """Open new breaks, touch still-open ones, resolve open breaks of `account_ids` that were
+        neither found nor covered by `unjudged`. Safe against a concurrent run: an identity is
+        never open twice."""
+        ...
+
+    async def accept(self, run_id: str, account_ids: Sequence[str]) -> int:
+        """Mark the run's successful snapshots of these accounts accepted; returns how many."""
+        ...
+
+    async def finish_run(
+        self,
+        run_id: str,
+        *,
+        finished_at: datetime,
+        status: str,
+        break_count: int,
+        report: Mapping[str, object],
+    ) -> None:
+        """Record the outcome and the report of a run."""
+        ...
+
+
+class ReconciliationQueries(Protocol):
+    """Reads for the operator API and the CLI. Never calls a vendor."""
+
+    async def runs(self, *, limit: int = 20, offset: int = 0) -> Sequence[RunRecord]:
+        """Runs, newest first, without their report."""
+        ...
+
+    async def run(self, run_id: str) -> RunRecord | None:
+        """One run with its report."""
+        ...
+
+    async def last_run(self, *, finished: bool = True) -> RunRecord | None:
+        """The newest (finished) run with its report."""
+        ...
+
+    async def breaks(
+        self,
+        *,
+        status: str | None = OPEN,
+        user_id: str | None = None,
+        kind: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Sequence[BreakRecord]:
+        """Breaks, newest first seen first; status None means every status."""
+        ...
+
+    async def portfolio(self, user_id: str) -> Mapping[str, object] | None:
+        """The user's consolidated portfolio from the newest finished run that has one."""
+        ...

@@ -1,0 +1,769 @@
+"""Reconciliation use case: read every configured account fresh, build the expected book from the
+last accepted snapshot and our own records, compare, persist the run and its breaks, alert once.
+
+Per user, per run:
+  1. resolve and read each configured account (`fresh=True`); a failed read is a Reading with an
+     error, which the comparison turns into a stale_source break;
+  2. read the broker's order list where configured, our fills / intents / transfers since the
+     baseline, and compare (`orchestrator.domain.reconciliation.reconcile`);
+  3. store the readings, open / touch / resolve breaks; alert once per newly opened break;
+  4. if nothing is broken and nothing is in flight, the readings become the accepted baseline.
+One user failing (even with a bug) never stops the others: the run then ends in status "error".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Literal
+
+import structlog
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from orchestrator.domain.alerts import Alert, Severity
+from orchestrator.domain.errors import ConfigError
+from orchestrator.domain.model import BreakKind, Snapshot
+from orchestrator.domain.reconciliation import (
+    AccountBook,
+    CashField,
+    ExpectedBook,
+    Outcome,
+    Pending,
+    Portfolio,
+    Reading,
+    Tolerances,
+    consolidate,
+    order_window_start,
+    reconcile,
+)
+from orchestrator.domain.timeutil import to_kst
+from orchestrator.ports.reconciliation import (
+    OPEN,
+    RESOLVED,
+    BreakRecord,
+    JournalReader,
+    OrderListSource,
+    ReconciliationStore,
+)
+from orchestrator.ports.upstream import AccountSource, Clock, Notifier
+from orchestrator.services.snapshots import AccountDirectory, ReadPlan, describe, read_account
+
+log = structlog.get_logger(__name__)
+
+RunStatus = Literal["running", "clean", "pending", "breaks", "error"]
+# Intents created shortly before the order window may carry a broker order placed inside it.
+_INTENT_MARGIN = timedelta(hours=1)
+_CRITICAL = frozenset(
+    {BreakKind.UNKNOWN_ORDER, BreakKind.MISSING_FILL, BreakKind.POSITION_MISMATCH}
+)
+
+
+# --- Settings ----------------------------------------------------------------------------------
+
+
+class ReconciledAccountSettings(BaseModel):
+    """One account to reconcile, and which source reads it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    user: str = Field(min_length=1, max_length=64)
+    account: str = Field(min_length=1, max_length=64)
+    source: str = Field(min_length=1, description="AccountSource name, e.g. openbanking or kis")
+    cash_field: CashField = CashField.DEPOSIT
+    positions: bool = True
+    transactions: bool = False
+    orders: str | None = Field(
+        default=None, description="OrderExecutor whose order list is compared (e.g. kis)"
+    )
+    transfers_to: str | None = Field(
+        default=None, description="OUT transactions here are transfers to this account"
+    )
+
+
+class ReconciliationSettings(BaseModel):
+    """The `reconciliation:` section."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cash_tolerance_krw: Decimal = Field(default=Decimal(0), ge=0)
+    fee_tolerance_rate: Decimal = Field(default=Decimal("0.003"), ge=0, le=Decimal("0.05"))
+    too_recent_seconds: int = Field(default=120, ge=0)
+    transfer_match_window_seconds: int = Field(default=3600, gt=0)
+    transfer_min_krw: Decimal = Field(default=Decimal(0), ge=0)
+    stale_after_seconds: int = Field(default=900, gt=0)
+    order_lookback_days: int = Field(default=7, ge=1, le=90)
+    transaction_lookback_days: int = Field(default=31, ge=1, le=90)
+    accounts: tuple[ReconciledAccountSettings, ...] = ()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ReconciliationSettings:
+        seen: dict[str, str] = {}
+        for a in self.accounts:
+            if a.account in seen:
+                raise ValueError(f"account {a.account!r} is listed twice")
+            seen[a.account] = a.user
+        for a in self.accounts:
+            if a.transfers_to is None:
+                continue
+            if not a.transactions:
+                raise ValueError(f"{a.account}: transfers_to needs transactions: true")
+            if a.transfers_to == a.account or seen.get(a.transfers_to) != a.user:
+                raise ValueError(
+                    f"{a.account}: transfers_to must name another account of user {a.user}"
+                )
+        return self
+
+    def tolerances(self) -> Tolerances:
+        return Tolerances(
+            cash=self.cash_tolerance_krw,
+            fee_rate=self.fee_tolerance_rate,
+            too_recent=timedelta(seconds=self.too_recent_seconds),
+            transfer_window=timedelta(seconds=self.transfer_match_window_seconds),
+            transfer_min=self.transfer_min_krw,
+            stale_after=timedelta(seconds=self.stale_after_seconds),
+        )
+
+    def users(self) -> dict[str, tuple[ReconciledAccountSettings, ...]]:
+        """Configured accounts grouped by user, in configuration order."""
+        grouped: dict[str, list[ReconciledAccountSettings]] = {}
+        for a in self.accounts:
+            grouped.setdefault(a.user, []).append(a)
+        return {user: tuple(accounts) for user, accounts in grouped.items()}
+
+
+# --- Report ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BreakView:
+    """A break as a run report shows it. `new`: opened by this run; `carried`: open but not
+    judged this run (its source failed or it is in flight)."""
+
+    user_id: str
+    kind: str
+    account_id: str
+    key: str
+    detail: str
+    status: str
+    first_seen_at: datetime
+    expected: Decimal | None = None
+    observed: Decimal | None = None
+    new: bool = False
+    carried: bool = False
+    resolved_at: datetime | None = None
+
+    @classmethod
+    def of(cls, record: BreakRecord, *, new: bool = False, carried: bool = False) -> BreakView:
+        return cls(
+            user_id=record.user_id,
+            kind=record.kind,
+            account_id=record.account_id,
+            key=record.key,
+            detail=record.detail,
+            status=record.status,
+            first_seen_at=record.first_seen_at,
+            expected=record.expected,
+            observed=record.observed,
+            new=new,
+            carried=carried,
+            resolved_at=record.resolved_at,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSummary:
+    """One reading of one account in a run."""
+
+    user_id: str
+    account_id: str
+    source: str
+    taken_at: datetime
+    ok: bool
+    error: str | None = None
+    cash_field: str = CashField.DEPOSIT.value
+    deposit: Decimal | None = None
+    orderable: Decimal | None = None
+    withdrawable: Decimal | None = None
+    positions: int | None = None
+    transactions: int | None = None
+    baseline_at: datetime | None = None
+    expected_cash: Decimal | None = None
+    observed_cash: Decimal | None = None
+    accepted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PendingView:
+    user_id: str
+    account_id: str
+    kind: str | None
+    key: str | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReconciliationReport:
+    """What one run found. `breaks`: every break open after the run (new, seen again, carried)."""
+
+    run_id: str
+    trigger: str
+    status: RunStatus
+    started_at: datetime
+    finished_at: datetime
+    breaks: tuple[BreakView, ...] = ()
+    resolved: tuple[BreakView, ...] = ()
+    pending: tuple[PendingView, ...] = ()
+    portfolios: tuple[Portfolio, ...] = ()
+    sources: tuple[SourceSummary, ...] = ()
+    accepted_users: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
+
+    @property
+    def new_breaks(self) -> tuple[BreakView, ...]:
+        return tuple(b for b in self.breaks if b.new)
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready form: Decimals as strings, datetimes as ISO 8601 (UTC)."""
+        return {
+            "run_id": self.run_id,
+            "trigger": self.trigger,
+            "status": self.status,
+            "started_at": _iso(self.started_at),
+            "finished_at": _iso(self.finished_at),
+            "break_count": len(self.breaks),
+            "new_break_count": len(self.new_breaks),
+            "breaks": [_break_dict(b) for b in self.breaks],
+            "resolved": [_break_dict(b) for b in self.resolved],
+            "pending": [
+                {
+                    "user_id": p.user_id,
+                    "account_id": p.account_id,
+                    "kind": p.kind,
+                    "key": p.key,
+                    "reason": p.reason,
+                }
+                for p in self.pending
+            ],
+            "portfolios": [portfolio_dict(p) for p in self.portfolios],
+            "sources": [_source_dict(s) for s in self.sources],
+            "accepted_users": list(self.accepted_users),
+            "errors": list(self.errors),
+        }
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _dec(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _break_dict(b: BreakView) -> dict[str, object]:
+    return {
+        "user_id": b.user_id,
+        "kind": b.kind,
+        "account_id": b.account_id,
+        "key": b.key,
+        "detail": b.detail,
+        "status": b.status,
+        "expected": _dec(b.expected),
+        "observed": _dec(b.observed),
+        "first_seen_at": _iso(b.first_seen_at),
+        "resolved_at": _iso(b.resolved_at),
+        "new": b.new,
+        "carried": b.carried,
+    }
+
+
+def _source_dict(s: SourceSummary) -> dict[str, object]:
+    return {
+        "user_id": s.user_id,
+        "account_id": s.account_id,
+        "source": s.source,
+        "taken_at": _iso(s.taken_at),
+        "ok": s.ok,
+        "error": s.error,
+        "cash_field": s.cash_field,
+        "deposit": _dec(s.deposit),
+        "orderable": _dec(s.orderable),
+        "withdrawable": _dec(s.withdrawable),
+        "positions": s.positions,
+        "transactions": s.transactions,
+        "baseline_at": _iso(s.baseline_at),
+        "expected_cash": _dec(s.expected_cash),
+        "observed_cash": _dec(s.observed_cash),
+        "accepted": s.accepted,
+    }
+
+
+def portfolio_dict(p: Portfolio) -> dict[str, object]:
+    """JSON-ready form of a consolidated portfolio (also what the store keeps in the report)."""
+    return {
+        "user_id": p.user_id,
+        "as_of": _iso(p.as_of),
+        "cash_by_institution": {k: str(v) for k, v in p.cash_by_institution.items()},
+        "securities_by_institution": {k: str(v) for k, v in p.securities_by_institution.items()},
+        "positions": [
+            {
+                "account_id": v.account_id,
+                "institution": v.institution,
+                "symbol": v.symbol,
+                "name": v.name,
+                "quantity": v.quantity,
+                "price": str(v.price),
+                "market_value": str(v.market_value),
+                "priced_at_cost": v.priced_at_cost,
+            }
+            for v in p.positions
+        ],
+        "cash_total": str(p.cash_total),
+        "securities_total": str(p.securities_total),
+        "total": str(p.total),
+        "stale_accounts": list(p.stale_accounts),
+    }
+
+
+def _krw(value: Decimal | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def _kst(value: datetime | None) -> str:
+    return "-" if value is None else to_kst(value).strftime("%Y-%m-%d %H:%M:%S KST")
+
+
+def format_report(report: ReconciliationReport) -> str:
+    """The human form printed by `orchestrator reconcile --once`."""
+    lines = [
+        f"Reconciliation {report.run_id} ({report.trigger}) at {_kst(report.started_at)}: "
+        f"{report.status.upper()} - {len(report.breaks)} open "
+        f"({len(report.new_breaks)} new), {len(report.resolved)} resolved, "
+        f"{len(report.pending)} pending"
+    ]
+    if report.sources:
+        lines.append("Sources:")
+        for s in report.sources:
+            state = "ok" if s.ok else f"FAILED: {s.error}"
+            lines.append(
+                f"  {s.user_id}/{s.account_id} via {s.source}: {state}; "
+                f"{s.cash_field} observed {_krw(s.observed_cash)} "
+                f"expected {_krw(s.expected_cash)}; baseline {_kst(s.baseline_at)}"
+                + ("; accepted as new baseline" if s.accepted else "")
+            )
+    if report.breaks:
+        lines.append("Open breaks:")
+        for b in report.breaks:
+            mark = "NEW " if b.new else ("(not re-judged) " if b.carried else "")
+            lines.append(f"  {mark}{b.kind} {b.user_id}/{b.account_id} [{b.key}]: {b.detail}")
+    if report.resolved:
+        lines.append("Resolved:")
+        lines.extend(f"  {b.kind} {b.user_id}/{b.account_id} [{b.key}]" for b in report.resolved)
+    if report.pending:
+        lines.append("Too recent to judge:")
+        lines.extend(
+            f"  {p.user_id}/{p.account_id} {p.kind or 'all'} [{p.key or '*'}]: {p.reason}"
+            for p in report.pending
+        )
+    for p in report.portfolios:
+        stale = f" (stale: {', '.join(p.stale_accounts)})" if p.stale_accounts else ""
+        lines.append(f"Portfolio of {p.user_id}{stale}:")
+        for inst in sorted(p.cash_by_institution.keys() | p.securities_by_institution.keys()):
+            lines.append(
+                f"  {inst}: cash {_krw(p.cash_by_institution.get(inst))}, "
+                f"securities {_krw(p.securities_by_institution.get(inst))}"
+            )
+        for v in p.positions:
+            at_cost = " (at cost)" if v.priced_at_cost else ""
+            lines.append(
+                f"    {v.symbol} {v.name} x{v.quantity} @ {_krw(v.price)}{at_cost} = "
+                f"{_krw(v.market_value)}"
+            )
+        lines.append(
+            f"  total {_krw(p.total)} (cash {_krw(p.cash_total)}, "
+            f"securities {_krw(p.securities_total)})"
+        )
+    lines.extend(f"error: {e}" for e in report.errors)
+    return "\n".join(lines)
+
+
+# --- Service -----------------------------------------------------------------------------------
+
+
+@dataclass
+class _UserResult:
+    user_id: str
+    breaks: list[BreakView] = field(default_factory=list)
+    resolved: list[BreakView] = field(default_factory=list)
+    pending: list[PendingView] = field(default_factory=list)
+    sources: list[SourceSummary] = field(default_factory=list)
+    portfolio: Portfolio | None = None
+    accepted: bool = False
+    error: str | None = None
+
+
+class ReconcileService:
+    """Runs reconciliation for every configured account of every configured user."""
+
+    def __init__(
+        self,
+        *,
+        settings: ReconciliationSettings,
+        sources: Mapping[str, AccountSource],
+        store: ReconciliationStore,
+        journal: JournalReader,
+        notifier: Notifier,
+        clock: Clock,
+        order_sources: Mapping[str, OrderListSource] | None = None,
+        new_id: Callable[[], str] | None = None,
+    ) -> None:
+        self._settings = settings
+        self._tolerances = settings.tolerances()
+        self._sources = sources
+        self._order_sources = order_sources or {}
+        self._store = store
+        self._journal = journal
+        self._notifier = notifier
+        self._clock = clock
+        self._new_id = new_id or (lambda: uuid.uuid4().hex)
+        problems = [
+            f"reconciliation.accounts: {a.account}: unknown source {a.source!r}"
+            for a in settings.accounts
+            if a.source not in sources
+        ] + [
+            f"reconciliation.accounts: {a.account}: unknown order source {a.orders!r}"
+            for a in settings.accounts
+            if a.orders is not None and a.orders not in self._order_sources
+        ]
+        if problems:
+            raise ConfigError("\n".join(problems))
+
+    async def run_once(self, trigger: str = "manual") -> ReconciliationReport:
+        """Reconcile every configured user once; store and return the report.
+
+        Raises only when the run itself cannot be recorded (the database is down); a failing
+        source, account or user is part of the report.
+        """
+        run_id = self._new_id()
+        started = self._clock.now()
+        users = self._settings.users()
+        with structlog.contextvars.bound_contextvars(run_id=run_id):
+            log.info(
+                "reconcile.run_started",
+                run_id=run_id,
+                trigger=trigger,
+                users=len(users),
+                accounts=len(self._settings.accounts),
+            )
+            await self._store.start_run(run_id, trigger=trigger, started_at=started)
+            results: list[_UserResult] = []
+            for user_id, accounts in users.items():
+                try:
+                    results.append(await self._reconcile_user(run_id, user_id, accounts))
+                except Exception as e:  # one user's failure must not stop the others
+                    log.exception("reconcile.user_failed", user_id=user_id)
+                    results.append(_UserResult(user_id, error=f"{user_id}: {describe(e)}"))
+            finished = self._clock.now()
+            report = _report(run_id, trigger, started, finished, results)
+            await self._store.finish_run(
+                run_id,
+                finished_at=finished,
+                status=report.status,
+                break_count=len(report.breaks),
+                report=report.to_dict(),
+            )
+            log.info(
+                "reconcile.run_finished",
+                run_id=run_id,
+                status=report.status,
+                breaks=len(report.breaks),
+                opened=len(report.new_breaks),
+                resolved=len(report.resolved),
+                pending=len(report.pending),
+                accepted_users=len(report.accepted_users),
+                duration_ms=int((finished - started).total_seconds() * 1000),
+            )
+        return report
+
+    async def accept_baseline(self, run_id: str, *, user_id: str | None = None) -> int:
+        """Operator action: take a run's successful readings as the new baseline (after checking a
+        break is a legitimate change, e.g. a deposit made by hand). Returns rows accepted."""
+        accounts = [
+            a.account for a in self._settings.accounts if user_id is None or a.user == user_id
+        ]
+        count = await self._store.accept(run_id, accounts)
+        log.info("reconcile.baseline_accepted", accepted_run_id=run_id, user_id=user_id, rows=count)
+        return count
+
+    async def _reconcile_user(
+        self, run_id: str, user_id: str, accounts: Sequence[ReconciledAccountSettings]
+    ) -> _UserResult:
+        ids = [a.account for a in accounts]
+        baselines = await self._store.accepted_snapshots(ids)
+        now = self._clock.now()
+        directory = AccountDirectory(self._sources)
+        readings = await asyncio.gather(
+            *(
+                read_account(directory, self._plan(a, baselines.get(a.account), now), taken_at=now)
+                for a in accounts
+            )
+        )
+        books = [
+            await self._book(a, r, baselines.get(a.account), directory, now)
+            for a, r in zip(accounts, readings, strict=True)
+        ]
+        transfers = await self._journal.transfers_since(
+            user_id, self._transfers_since(baselines.values(), now)
+        )
+        outcome = reconcile(books, transfers, now=now, tolerances=self._tolerances)
+
+        await self._store.save_readings(run_id, readings)
+        changes = await self._store.apply_breaks(
+            run_id,
+            user_id=user_id,
+            account_ids=ids,
+            found=outcome.breaks,
+            unjudged=outcome.pending,
+            now=now,
+        )
+        for record in changes.opened:
+            log.warning(
+                "reconcile.break_opened",
+                run_id=run_id,
+                user_id=user_id,
+                kind=record.kind,
+                account_id=record.account_id,
+                key=record.key,
+                detail=record.detail,
+            )
+            await self._alert(run_id, record)
+        for record in changes.resolved:
+            log.info(
+                "reconcile.break_resolved",
+                run_id=run_id,
+                user_id=user_id,
+                kind=record.kind,
+                account_id=record.account_id,
+                key=record.key,
+                first_seen_at=_iso(record.first_seen_at),
+            )
+        accepted = outcome.clean and all(r.ok for r in readings)
+        if accepted:
+            await self._store.accept(run_id, ids)
+        portfolio = await self._portfolio(user_id, readings, now)
+        return _UserResult(
+            user_id=user_id,
+            breaks=[BreakView.of(r, new=True) for r in changes.opened]
+            + [BreakView.of(r) for r in changes.still_open]
+            + [BreakView.of(r, carried=True) for r in changes.unjudged],
+            resolved=[BreakView.of(r) for r in changes.resolved],
+            pending=[_pending_view(user_id, p) for p in outcome.pending],
+            sources=_summaries(readings, accounts, baselines, outcome, accepted=accepted),
+            portfolio=portfolio,
+            accepted=accepted,
+        )
+
+    def _plan(
+        self, account: ReconciledAccountSettings, baseline: Snapshot | None, now: datetime
+    ) -> ReadPlan:
+        transactions: tuple[date, date] | None = None
+        if account.transactions:
+            window = self._tolerances.transfer_window
+            since = (baseline.taken_at if baseline is not None else now) - window
+            since = max(since, now - timedelta(days=self._settings.transaction_lookback_days))
+            transactions = (to_kst(since).date(), to_kst(now).date())
+        return ReadPlan(
+            user_id=account.user,
+            account_id=account.account,
+            source=account.source,
+            positions=account.positions,
+            transactions=transactions,
+        )
+
+    async def _book(
+        self,
+        account: ReconciledAccountSettings,
+        reading: Reading,
+        baseline: Snapshot | None,
+        directory: AccountDirectory,
+        now: datetime,
+    ) -> AccountBook:
+        baseline_at = baseline.taken_at if baseline is not None else None
+        orders_since = order_window_start(
+            now, baseline_at, timedelta(days=self._settings.order_lookback_days)
+        )
+        fills_since = baseline_at or now - self._tolerances.too_recent
+        fills = await self._journal.fills_since(account.account, fills_since)
+        orders = await self._journal.orders_since(account.account, orders_since - _INTENT_MARGIN)
+        broker_orders = None
+        orders_error = None
+        if account.orders is not None and reading.snapshot is not None:
+            order_source = self._order_sources[account.orders]
+            try:
+                broker_orders = tuple(
+                    await order_source.orders_since(reading.snapshot.account, orders_since)
+                )
+            except Exception as e:  # a failed order list is a stale source, not a crash
+                orders_error = describe(e)
+                log.warning(
+                    "reconcile.source_failed",
+                    source=account.orders,
+                    user_id=account.user,
+                    account_id=account.account,
+                    step="orders",
+                    error=orders_error,
+                )
+        return AccountBook(
+            reading=reading,
+            baseline=baseline,
+            fills=tuple(fills),
+            orders=tuple(orders),
+            broker_orders=broker_orders,
+            orders_source=account.orders or "",
+            orders_error=orders_error,
+            orders_since=orders_since,
+            cash_field=account.cash_field,
+            transfers_to=account.transfers_to,
+        )
+
+    def _transfers_since(self, baselines: Iterable[Snapshot], now: datetime) -> datetime:
+        times = [b.taken_at for b in baselines]
+        start = min(times) if times else now
+        return start - self._tolerances.transfer_window
+
+    async def _alert(self, run_id: str, record: BreakRecord) -> None:
+        alert = Alert(
+            key=f"reconcile:{record.user_id}:{record.identity}",
+            text=f"Reconciliation break {record.kind} on {record.account_id}: {record.detail}",
+            severity=Severity.CRITICAL if record.kind in _CRITICAL else Severity.WARNING,
+            detail={
+                "run_id": run_id,
+                "user_id": record.user_id,
+                "kind": record.kind,
+                "account_id": record.account_id,
+                "key": record.key,
+                "expected": _dec(record.expected) or "",
+                "observed": _dec(record.observed) or "",
+            },
+        )
+        try:
+            await self._notifier.notify(alert)
+        except Exception:  # Notifier must not raise; if one does, the run still completes
+            log.exception("reconcile.alert_failed", kind=record.kind, account_id=record.account_id)
+
+    async def _portfolio(
+        self, user_id: str, readings: Sequence[Reading], now: datetime
+    ) -> Portfolio:
+        snapshots = [r.snapshot for r in readings if r.ok and r.snapshot is not None]
+        failed = [r.account_id for r in readings if not r.ok]
+        if failed:
+            fallback = await self._store.latest_snapshots(failed)
+            snapshots.extend(fallback[a] for a in failed if a in fallback)
+        return consolidate(user_id, snapshots, as_of=now, stale_accounts=failed)
+
+
+def _pending_view(user_id: str, p: Pending) -> PendingView:
+    return PendingView(
+        user_id=user_id,
+        account_id=p.account_id,
+        kind=None if p.kind is None else p.kind.value,
+        key=p.key,
+        reason=p.reason,
+    )
+
+
+def _summaries(
+    readings: Sequence[Reading],
+    accounts: Sequence[ReconciledAccountSettings],
+    baselines: Mapping[str, Snapshot],
+    outcome: Outcome,
+    *,
+    accepted: bool,
+) -> list[SourceSummary]:
+    expected: dict[str, ExpectedBook] = {e.account_id: e for e in outcome.expected}
+    out = []
+    for reading, account in zip(readings, accounts, strict=True):
+        snapshot = reading.snapshot if reading.ok else None
+        cash = snapshot.cash if snapshot is not None else None
+        exp = expected.get(reading.account_id)
+        baseline = baselines.get(reading.account_id)
+        out.append(
+            SourceSummary(
+                user_id=reading.user_id,
+                account_id=reading.account_id,
+                source=reading.source,
+                taken_at=reading.taken_at,
+                ok=reading.ok,
+                error=reading.failure,
+                cash_field=account.cash_field.value,
+                deposit=None if cash is None else cash.deposit,
+                orderable=None if cash is None else cash.orderable,
+                withdrawable=None if cash is None else cash.withdrawable,
+                positions=len(snapshot.positions) if snapshot and reading.positions_read else None,
+                transactions=(
+                    len(snapshot.transactions) if snapshot and reading.transactions_read else None
+                ),
+                baseline_at=None if baseline is None else baseline.taken_at,
+                expected_cash=None if exp is None else exp.expected_cash,
+                observed_cash=account.cash_field.of(cash),
+                accepted=accepted and reading.ok,
+            )
+        )
+    return out
+
+
+def _report(
+    run_id: str,
+    trigger: str,
+    started: datetime,
+    finished: datetime,
+    results: Sequence[_UserResult],
+) -> ReconciliationReport:
+    breaks = tuple(b for r in results for b in r.breaks)
+    pending = tuple(p for r in results for p in r.pending)
+    errors = tuple(r.error for r in results if r.error is not None)
+    status: RunStatus
+    if errors:
+        status = "error"
+    elif breaks:
+        status = "breaks"
+    elif pending:
+        status = "pending"
+    else:
+        status = "clean"
+    return ReconciliationReport(
+        run_id=run_id,
+        trigger=trigger,
+        status=status,
+        started_at=started,
+        finished_at=finished,
+        breaks=breaks,
+        resolved=tuple(b for r in results for b in r.resolved),
+        pending=pending,
+        portfolios=tuple(r.portfolio for r in results if r.portfolio is not None),
+        sources=tuple(s for r in results for s in r.sources),
+        accepted_users=tuple(r.user_id for r in results if r.accepted),
+        errors=errors,
+    )
+
+
+__all__ = [
+    "OPEN",
+    "RESOLVED",
+    "BreakView",
+    "PendingView",
+    "ReconcileService",
+    "ReconciledAccountSettings",
+    "ReconciliationReport",
+    "ReconciliationSettings",
+    "SourceSummary",
+    "format_report",
+    "portfolio_dict",
+]
