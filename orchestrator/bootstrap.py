@@ -207,6 +207,7 @@ def build_api(container: Container) -> FastAPI:
             clock_skew=container.resilience.skew.latest,
         ),
         jobs=None if container.scheduler is None else SchedulerControl(container.scheduler),
+        default_user=settings.users[0].id,
     )
     registry = container.resilience.metrics.registry
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -11,17 +12,19 @@ from sqlalchemy import func, select
 from sqlmodel import SQLModel, col
 
 from adapters.db.engine import Database
+from adapters.db.reconciliation import DbReconciliationStore
 from adapters.db.tables import (
     AuditEventRow,
     BreakRow,
     OrderIntentRow,
-    ReconciliationRunRow,
     StoredSecretRow,
 )
 
 
 def plain(value: Any) -> Any:
     """JSON-ready form: Decimal as string (exact), datetimes ISO 8601 with offset."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, SQLModel):
         return {k: plain(getattr(value, k)) for k in type(value).model_fields}
     if isinstance(value, Decimal):
@@ -36,24 +39,22 @@ def plain(value: Any) -> Any:
 
 
 class DbOperatorQueries:
+    """Reconciliation reads go through the reconciliation store (one place for those queries)."""
+
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._recon = DbReconciliationStore(db)
 
     async def reconciliations(self, limit: int, offset: int) -> Sequence[Mapping[str, Any]]:
-        async with self._db.session() as s:
-            rows = await s.execute(
-                select(ReconciliationRunRow)
-                .order_by(col(ReconciliationRunRow.started_at).desc())
-                .limit(limit)
-                .offset(offset)
-            )
-            return [_run_summary(r) for r in rows.scalars()]
+        runs = await self._recon.runs(limit=limit, offset=offset)
+        return [_without_report(plain(r)) for r in runs]
 
     async def reconciliation(self, run_id: str) -> Mapping[str, Any] | None:
+        run = await self._recon.run(run_id)
+        if run is None:
+            return None
+        out: dict[str, Any] = plain(run)
         async with self._db.session() as s:
-            run = await s.get(ReconciliationRunRow, run_id)
-            if run is None:
-                return None
             breaks = await s.execute(
                 select(BreakRow)
                 .where(
@@ -61,19 +62,14 @@ class DbOperatorQueries:
                 )
                 .order_by(col(BreakRow.id))
             )
-            out: dict[str, Any] = plain(run)
             out["breaks"] = [plain(b) for b in breaks.scalars()]
-            return out
+        return out
 
     async def breaks(
         self, status: str | None, limit: int, offset: int
     ) -> Sequence[Mapping[str, Any]]:
-        query = select(BreakRow).order_by(col(BreakRow.last_seen_at).desc())
-        if status is not None:
-            query = query.where(col(BreakRow.status) == status)
-        async with self._db.session() as s:
-            rows = await s.execute(query.limit(limit).offset(offset))
-            return [plain(b) for b in rows.scalars()]
+        found = await self._recon.breaks(status=status, limit=limit, offset=offset)
+        return [plain(b) for b in found]
 
     async def orders(
         self, state: str | None, limit: int, offset: int
@@ -95,21 +91,9 @@ class DbOperatorQueries:
             )
             return [plain(a) for a in rows.scalars()]
 
-    async def latest_portfolio(self) -> Mapping[str, Any] | None:
-        async with self._db.session() as s:
-            rows = await s.execute(
-                select(ReconciliationRunRow)
-                .where(col(ReconciliationRunRow.finished_at).is_not(None))
-                .order_by(col(ReconciliationRunRow.started_at).desc())
-                .limit(1)
-            )
-            run = rows.scalars().first()
-        if run is None or not run.report or "portfolio" not in run.report:
-            return None
-        portfolio: dict[str, Any] = dict(run.report["portfolio"])
-        portfolio["run_id"] = run.id
-        portfolio["as_of"] = plain(run.finished_at)
-        return portfolio
+    async def latest_portfolio(self, user_id: str) -> Mapping[str, Any] | None:
+        found = await self._recon.portfolio(user_id)
+        return None if found is None else plain(found)
 
     async def open_break_count(self) -> int:
         async with self._db.session() as s:
@@ -126,7 +110,6 @@ class DbOperatorQueries:
             return {key: expires for key, expires in rows.all()}  # noqa: C416 - Row -> pair
 
 
-def _run_summary(run: ReconciliationRunRow) -> dict[str, Any]:
-    out: dict[str, Any] = plain(run)
-    out.pop("report", None)
-    return out
+def _without_report(run: dict[str, Any]) -> dict[str, Any]:
+    run.pop("report", None)
+    return run

@@ -43,6 +43,7 @@ class ApiDeps:
     jobs: JobControl | None = None
     killswitch: KillSwitchControl | None = None
     workflows: WorkflowControl | None = None
+    default_user: str = "demo"
 
 
 class KillSwitchIn(BaseModel):
@@ -116,11 +117,12 @@ def operator_router(deps: ApiDeps) -> APIRouter:
         return [dict(b) for b in await q.breaks(status, limit, offset)]
 
     @router.get("/portfolio", dependencies=[viewer], responses=NOT_FOUND, tags=["portfolio"])
-    async def portfolio() -> dict[str, Any]:
-        """Consolidated portfolio as of the newest reconciliation."""
-        result = await q.latest_portfolio()
+    async def portfolio(user_id: str | None = None) -> dict[str, Any]:
+        """Consolidated portfolio as of the newest reconciliation (default: the first user)."""
+        user = user_id or deps.default_user
+        result = await q.latest_portfolio(user)
         if result is None:
-            raise HTTPException(404, "no reconciliation has finished yet")
+            raise HTTPException(404, f"no finished reconciliation has a portfolio for {user}")
         return dict(result)
 
     @router.get("/orders", dependencies=[viewer], tags=["orders"])

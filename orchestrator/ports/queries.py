@@ -26,8 +26,8 @@ class OperatorQueries(Protocol):
 
     async def audit(self, limit: int, offset: int) -> Sequence[Mapping[str, Any]]: ...
 
-    async def latest_portfolio(self) -> Mapping[str, Any] | None:
-        """The consolidated portfolio of the newest finished reconciliation."""
+    async def latest_portfolio(self, user_id: str) -> Mapping[str, Any] | None:
+        """The user's consolidated portfolio from the newest finished reconciliation."""
         ...
 
     async def open_break_count(self) -> int: ...

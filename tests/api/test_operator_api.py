@@ -33,7 +33,7 @@ async def client(
                 finished_at=NOW,
                 status="breaks",
                 break_count=1,
-                report={"portfolio": {"total": "100"}},
+                report={"portfolios": [{"user_id": "demo", "total": "100"}]},
             )
         )
         s.add(
