@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 21:31:41.628647
+Create Date: 2026-11-23 21:39:34.302519
 """
 
 from __future__ import annotations
@@ -219,6 +219,27 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("key", name=op.f("pk_stored_secrets")),
     )
     op.create_table(
+        "transactions",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("account_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("tx_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+        sa.Column("occurred_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("direction", sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
+        sa.Column("amount", adapters.db.types.DecimalText(length=40), nullable=False),
+        sa.Column("balance_after", adapters.db.types.DecimalText(length=40), nullable=True),
+        sa.Column("description", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("synced_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_transactions")),
+        sa.UniqueConstraint("account_id", "tx_id", name=op.f("uq_transactions_account_id")),
+    )
+    with op.batch_alter_table("transactions", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_transactions_occurred_at"), ["occurred_at"], unique=False
+        )
+
+    op.create_table(
         "transfers",
         sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
         sa.Column("idempotency_key", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
@@ -342,6 +363,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_transfers_state"))
 
     op.drop_table("transfers")
+    with op.batch_alter_table("transactions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_transactions_occurred_at"))
+
+    op.drop_table("transactions")
     op.drop_table("stored_secrets")
     with op.batch_alter_table("snapshots", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_snapshots_run_id"))

@@ -1,0 +1,348 @@
+"""In-memory fakes of the workflow ports, and a test environment that wires them to a runner."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from orchestrator.clock import FakeClock
+from orchestrator.domain.alerts import Alert
+from orchestrator.domain.errors import OrchestratorError, SourceError
+from orchestrator.domain.model import (
+    AccountKind,
+    AccountRef,
+    AuditEvent,
+    CashBalance,
+    Institution,
+    OrderState,
+    Position,
+    Quote,
+)
+from orchestrator.domain.timeutil import KST, to_kst
+from orchestrator.ports.workflows import (
+    KillSwitchState,
+    OrderOutcome,
+    OrderRequest,
+    PortfolioView,
+    ReconcileSummary,
+    RunDecision,
+    RunStatus,
+    SnapshotSummary,
+    TransferProposal,
+    TransferRequest,
+    WorkflowRun,
+)
+from orchestrator.workflows.loader import WorkflowCatalog, load_catalog
+from orchestrator.workflows.plan import sent_notional
+from orchestrator.workflows.runner import WorkflowDeps, WorkflowRunner
+from orchestrator.workflows.spec import HouseLimits
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = ROOT / "config" / "workflows"
+# Tuesday 2026-03-03 10:00 KST: a trading day, session open. Monday 03-02 is a holiday here
+# (삼일절 substitute), so 03-03 is March's first trading day.
+OPEN = datetime(2026, 3, 3, 10, 0, tzinfo=KST)
+HOLIDAYS = frozenset({date(2026, 3, 2)})
+
+KIS = AccountRef("demo", "kis-1", Institution.KIS, AccountKind.BROKERAGE, "12345678-01")
+SAMSUNG = AccountRef(
+    "demo", "ss-1", Institution.SAMSUNG_SECURITIES, AccountKind.CMA, "fintech-ss-1"
+)
+
+
+class Crash(Exception):
+    """Stands for the process dying at an awkward moment (not an OrchestratorError)."""
+
+
+class FakeOrderPlacer:
+    """Idempotent by key, like the order service: a journal of intents, and a pretend broker.
+
+    `sends` is every order that reached the broker. A key already in the broker's book is never
+    sent again (the real service settles it from the broker's order list).
+    """
+
+    def __init__(self) -> None:
+        self.journal: dict[str, OrderRequest] = {}
+        self.book: dict[str, OrderOutcome] = {}
+        self.sends: list[OrderRequest] = []
+        self.crash_after_intent = False
+        self.crash_after_send = False
+        self.errors: dict[str, OrchestratorError] = {}  # by symbol
+
+    async def place(self, request: OrderRequest) -> OrderOutcome:
+        key = request.idempotency_key
+        if key not in self.journal:
+            self.journal[key] = request
+            if self.crash_after_intent:
+                self.crash_after_intent = False
+                raise Crash("died after journaling the intent, before sending")
+        if key in self.book:
+            return self.book[key]
+        error = self.errors.get(request.symbol)
+        if error is not None:
+            raise error
+        self.sends.append(request)
+        outcome = OrderOutcome(
+            idempotency_key=key,
+            intent_id=f"I{len(self.journal):04d}",
+            state=OrderState.ACCEPTED,
+            broker_order_id=f"B{len(self.sends):07d}",
+        )
+        self.book[key] = outcome
+        if self.crash_after_send:
+            self.crash_after_send = False
+            raise Crash("died after sending, before recording the reply")
+        return outcome
+
+    def sent_keys(self) -> list[str]:
+        return [r.idempotency_key for r in self.sends]
+
+
+@dataclass
+class FakePortfolio:
+    at: datetime
+    kis_orderable: Decimal = Decimal(5_000_000)
+    positions: list[Position] = field(default_factory=list)
+    cash: list[CashBalance] = field(default_factory=list)
+    prices: dict[str, Decimal] = field(default_factory=dict)
+    fail: SourceError | None = None
+    reads: int = 0
+
+    def hold(self, account: AccountRef, symbol: str, quantity: int) -> None:
+        price = self.prices[symbol]
+        self.positions.append(Position(account, symbol, quantity, price, self.at, last_price=price))
+
+    def set_cash(self, account: AccountRef, amount: Decimal) -> None:
+        self.cash = [c for c in self.cash if c.account != account]
+        self.cash.append(CashBalance(account, amount, self.at, amount, amount))
+
+    def _quotes(self, symbols: Sequence[str]) -> dict[str, Quote]:
+        return {s: Quote(s, self.prices[s], self.at) for s in symbols if s in self.prices}
+
+    async def portfolio(self, user_id: str, symbols: Sequence[str]) -> PortfolioView:
+        self.reads += 1
+        if self.fail is not None:
+            raise self.fail
+        wanted = {*symbols, *(p.symbol for p in self.positions)}
+        return PortfolioView(
+            as_of=self.at,
+            kis_orderable=self.kis_orderable,
+            positions=tuple(self.positions),
+            cash=tuple(self.cash),
+            quotes=self._quotes(sorted(wanted)),
+        )
+
+    async def quotes(self, symbols: Sequence[str]) -> Mapping[str, Quote]:
+        if self.fail is not None:
+            raise self.fail
+        return self._quotes(symbols)
+
+
+@dataclass
+class FakeReconciler:
+    breaks: int = 0
+    runs: int = 0
+
+    async def run_once(self, *, trigger: str) -> ReconcileSummary:
+        self.runs += 1
+        return ReconcileSummary(f"R{self.runs}", "breaks" if self.breaks else "clean", self.breaks)
+
+
+@dataclass
+class FakeSnapshotter:
+    taken: int = 0
+
+    async def snapshot(self, user_id: str, *, trigger: str) -> SnapshotSummary:
+        self.taken += 1
+        return SnapshotSummary(accounts=2)
+
+
+@dataclass
+class FakeTransferProposer:
+    proposals: dict[str, TransferRequest] = field(default_factory=dict)
+
+    async def propose(self, request: TransferRequest) -> TransferProposal:
+        self.proposals.setdefault(request.idempotency_key, request)
+        kept = self.proposals[request.idempotency_key]
+        return TransferProposal(
+            f"T-{kept.idempotency_key}", kept.idempotency_key, "proposed", kept.amount
+        )
+
+
+@dataclass
+class FakeNotifier:
+    alerts: list[Alert] = field(default_factory=list)
+
+    async def notify(self, alert: Alert) -> None:
+        self.alerts.append(alert)
+
+
+@dataclass
+class FakeCalendar:
+    """Weekdays minus HOLIDAYS; regular session 09:00-15:30 KST."""
+
+    holidays: frozenset[date] = HOLIDAYS
+
+    def is_trading_day(self, day: date) -> bool:
+        return day.weekday() < 5 and day not in self.holidays
+
+    def is_open(self, at: datetime) -> bool:
+        local = to_kst(at)
+        return self.is_trading_day(local.date()) and time(9) <= local.time() < time(15, 30)
+
+
+class InMemoryWorkflowStore:
+    """WorkflowRunStore + KillSwitchStore with the same semantics as the SQL store."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, WorkflowRun] = {}
+        self.switch = KillSwitchState(on=False)
+        self.audit: list[AuditEvent] = []
+
+    async def claim(self, run: WorkflowRun) -> tuple[WorkflowRun, bool]:
+        for existing in self.rows.values():
+            if existing.fire_key == run.fire_key:
+                return existing, False
+        self.rows[run.id] = run
+        return run, True
+
+    async def save(self, run: WorkflowRun) -> None:
+        self.rows[run.id] = run
+
+    async def get(self, run_id: str) -> WorkflowRun | None:
+        return self.rows.get(run_id)
+
+    async def runs(
+        self,
+        *,
+        workflow: str | None = None,
+        status: RunStatus | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Sequence[WorkflowRun]:
+        rows = [
+            r
+            for r in self.rows.values()
+            if (workflow is None or r.workflow == workflow)
+            and (status is None or r.status == status)
+        ]
+        rows.sort(key=lambda r: r.created_at, reverse=True)
+        return rows[offset : offset + limit]
+
+    async def decide(self, run_id: str, decision: RunDecision) -> WorkflowRun | None:
+        run = self.rows[run_id]
+        if run.status is not RunStatus.AWAITING_APPROVAL:
+            return None
+        expired = run.expires_at is not None and run.expires_at <= decision.at
+        if decision.to is RunStatus.EXECUTING and expired:
+            return None
+        moved = replace(
+            run,
+            status=decision.to,
+            decided_at=decision.at,
+            decided_by=decision.by,
+            updated_at=decision.at,
+            finished_at=None if decision.to is RunStatus.EXECUTING else decision.at,
+        )
+        self.rows[run_id] = moved
+        self.audit.append(
+            AuditEvent(
+                decision.at, decision.by, f"workflow.{decision.to}", f"workflow_run:{run_id}"
+            )
+        )
+        return moved
+
+    async def awaiting_until(self, before: datetime) -> Sequence[WorkflowRun]:
+        return [
+            r
+            for r in self.rows.values()
+            if r.status is RunStatus.AWAITING_APPROVAL
+            and r.expires_at is not None
+            and r.expires_at <= before
+        ]
+
+    async def sent_notional_since(self, since: datetime) -> Decimal:
+        return sum(
+            (sent_notional(r.outcome, since) for r in self.rows.values() if not r.dry_run),
+            Decimal(0),
+        )
+
+    async def kill_switch(self) -> KillSwitchState:
+        return self.switch
+
+    async def set_kill_switch(self, state: KillSwitchState) -> KillSwitchState:
+        self.switch = state
+        assert state.updated_at is not None
+        self.audit.append(
+            AuditEvent(state.updated_at, state.updated_by, "killswitch", "killswitch")
+        )
+        return state
+
+
+def default_portfolio(at: datetime) -> FakePortfolio:
+    """KIS: 200 × 069500, 50 × 114260, ₩1,500,000 orderable; Samsung: 100 × 069500, ₩5,000,000."""
+    p = FakePortfolio(
+        at=at,
+        kis_orderable=Decimal(1_500_000),
+        prices={
+            "005930": Decimal(71_000),
+            "069500": Decimal(35_000),
+            "114260": Decimal(60_000),
+        },
+    )
+    p.hold(KIS, "069500", 200)
+    p.hold(SAMSUNG, "069500", 100)
+    p.hold(KIS, "114260", 50)
+    p.set_cash(KIS, Decimal(1_600_000))
+    p.set_cash(SAMSUNG, Decimal(5_000_000))
+    return p
+
+
+@dataclass
+class Env:
+    """Fakes behind every port, a fake clock at OPEN, and the shipped workflows."""
+
+    clock: FakeClock = field(default_factory=lambda: FakeClock(OPEN))
+    store: InMemoryWorkflowStore = field(default_factory=InMemoryWorkflowStore)
+    orders: FakeOrderPlacer = field(default_factory=FakeOrderPlacer)
+    portfolio: FakePortfolio = field(default_factory=lambda: default_portfolio(OPEN))
+    reconciler: FakeReconciler = field(default_factory=FakeReconciler)
+    snapshots: FakeSnapshotter = field(default_factory=FakeSnapshotter)
+    transfers: FakeTransferProposer = field(default_factory=FakeTransferProposer)
+    notifier: FakeNotifier = field(default_factory=FakeNotifier)
+    calendar: FakeCalendar = field(default_factory=FakeCalendar)
+    catalog: WorkflowCatalog = field(default_factory=lambda: load_catalog(SHIPPED))
+    house: HouseLimits = field(default_factory=HouseLimits)
+    ids: int = 0
+
+    def _new_id(self) -> str:
+        self.ids += 1
+        return f"run{self.ids:04d}"
+
+    def runner(
+        self, catalog: WorkflowCatalog | None = None, store: object = None
+    ) -> WorkflowRunner:
+        backing = store if store is not None else self.store
+        return WorkflowRunner(
+            catalog or self.catalog,
+            WorkflowDeps(
+                store=backing,  # type: ignore[arg-type]
+                kill_switch=backing,  # type: ignore[arg-type]
+                orders=self.orders,
+                portfolio=self.portfolio,
+                reconciler=self.reconciler,
+                snapshots=self.snapshots,
+                transfers=self.transfers,
+                notifier=self.notifier,
+                calendar=self.calendar,
+                clock=self.clock,
+                house_limits=self.house,
+                new_id=self._new_id,
+            ),
+        )
+
+    def advance(self, delta: timedelta) -> None:
+        self.clock.advance(delta.total_seconds())
