@@ -146,6 +146,29 @@ def sandbox_kis(
     serve_sandbox(host, port, env, seed)
 
 
+workflows_app = typer.Typer(no_args_is_help=True, help="YAML workflows (what) and schedules (when).")
+app.add_typer(workflows_app, name="workflows")
+
+
+@workflows_app.command("validate")
+def workflows_validate(
+    path: Annotated[Path | None, typer.Argument(help="A workflow file or directory.")] = None,
+) -> None:
+    """Validate workflows; `config/` checks the settings file and config/workflows/ together."""
+    from orchestrator.settings import DEFAULT_CONFIG, load_settings
+    from orchestrator.workflows import commands
+
+    target = path or Path("config/workflows")
+    try:
+        if target.is_dir() and (target / DEFAULT_CONFIG.name).exists():
+            load_settings(target / DEFAULT_CONFIG.name)
+            typer.echo(f"{target / DEFAULT_CONFIG.name}: ok")
+            target = target / "workflows"
+        typer.echo(commands.validate(target))
+    except ConfigError as e:
+        fail(f"configuration error:\n{e}", 2)
+
+
 @app.command()
 def serve(config: ConfigOption = None) -> None:
     """Run the service: scheduler and operator API."""
