@@ -146,7 +146,7 @@ def sandbox_kis(
     serve_sandbox(host, port, env, seed)
 
 
-workflows_app = typer.Typer(no_args_is_help=True, help="YAML workflows (what) and schedules (when).")
+workflows_app = typer.Typer(no_args_is_help=True, help="YAML workflows and their schedules.")
 app.add_typer(workflows_app, name="workflows")
 
 

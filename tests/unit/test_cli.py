@@ -66,3 +66,29 @@ def test_audit_verify_fails_on_a_tampered_row(
 
     assert result.exit_code == 1
     assert "seq=2" in result.output
+
+
+def test_workflows_validate_accepts_the_shipped_config() -> None:
+    """`workflows validate config/` checks settings and every shipped workflow."""
+    result = runner.invoke(app, ["workflows", "validate", "config"])
+
+    assert result.exit_code == 0, result.output
+    assert "4 workflow(s)" in result.output
+
+
+def test_workflows_validate_names_the_line_of_a_misspelt_step(tmp_path: Path) -> None:
+    """A misspelt step kind fails with file:line:column."""
+    import shutil
+
+    for f in Path("config/workflows").glob("*.yaml"):
+        shutil.copy(f, tmp_path / f.name)
+    dca = tmp_path / "monthly-dca.yaml"
+    text = dca.read_text(encoding="utf-8")
+    line = next(i for i, ln in enumerate(text.splitlines(), 1) if "step: buy" in ln)
+    dca.write_text(text.replace("step: buy", "step: bye"), encoding="utf-8")
+
+    result = runner.invoke(app, ["workflows", "validate", str(tmp_path)])
+
+    assert result.exit_code == 2
+    assert f"{dca}:{line}:" in result.output
+    assert "unknown step 'bye'" in result.output
