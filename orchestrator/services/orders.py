@@ -1,0 +1,941 @@
+"""Duplicate-proof orders: every order is an intent in the journal before the broker hears of it.
+
+    place():  idempotency key seen? -> return that record, send nothing
+              guard -> intent committed PENDING_SUBMIT -> submit once
+                accepted            -> ACCEPTED (broker order id, branch)
+                OrderRejected/refused -> REJECTED (code), never resent
+                RateLimited         -> stays PENDING_SUBMIT; sent again after 1s, 2s, 4s ... (cap),
+                                       a bounded number of times, then REJECTED
+                anything else       -> UNKNOWN -> resolved from the broker's order list:
+                                       match found -> ACCEPTED/...; none after the settle window
+                                       -> NOT_FOUND (the caller may decide to place a new intent)
+    recover(): at start-up no order is placed until every PENDING_SUBMIT / UNKNOWN intent (and every
+               unsettled cancel) is settled from the broker's list: a PENDING_SUBMIT found then may
+               have been sent just before the crash, so it is treated exactly like UNKNOWN.
+
+SourceUnavailable from submit() is treated as UNKNOWN, not retried. The adapter contract says it
+means "nothing left the host" (a refused connection), so a resend would usually be safe; but this
+layer cannot check that claim, and one misclassified timeout would be a duplicate order. Settling
+costs one list read and, at worst, the settle window; the caller then places a new intent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import structlog
+
+from orchestrator.domain.errors import (
+    AccountUnknown,
+    AuthError,
+    OrchestratorError,
+    RateLimited,
+    RequestRefused,
+    SourceError,
+)
+from orchestrator.domain.model import (
+    AccountRef,
+    AuditEvent,
+    Fill,
+    OrderIntent,
+    OrderReport,
+    OrderState,
+    OrderType,
+    Side,
+)
+from orchestrator.domain.timeutil import to_kst
+from orchestrator.ports import workflows as wf
+from orchestrator.ports.orders import (
+    CancelState,
+    FillIncrement,
+    OrderAlreadyClaimed,
+    OrderChange,
+    OrderGuard,
+    OrderJournal,
+    OrderQuery,
+    OrderRecord,
+)
+from orchestrator.ports.upstream import Clock, OrderExecutor
+
+log = structlog.get_logger(__name__)
+
+Sleep = Callable[[float], Awaitable[None]]
+
+_LIVE = frozenset({OrderState.ACCEPTED, OrderState.PARTIALLY_FILLED})
+_FILLABLE = frozenset({OrderState.ACCEPTED, OrderState.PARTIALLY_FILLED, OrderState.CANCELLED})
+_UNRESOLVED = frozenset({OrderState.PENDING_SUBMIT, OrderState.UNKNOWN})
+# A definitive acknowledgement outranks our own NOT_FOUND verdict: the broker has the order.
+_ACKNOWLEDGEABLE = _UNRESOLVED | {OrderState.NOT_FOUND}
+_PRICE_STEP = Decimal("0.0001")
+_RANK = {
+    OrderState.ACCEPTED: 1,
+    OrderState.PARTIALLY_FILLED: 2,
+    OrderState.FILLED: 3,
+    OrderState.CANCELLED: 3,
+    OrderState.REJECTED: 3,
+}
+
+
+class OrdersNotReady(OrchestratorError):
+    """Start-up recovery has not settled every unresolved intent yet; no new order is accepted."""
+
+
+class IdempotencyConflict(OrchestratorError):
+    """The idempotency key is already recorded for a different order."""
+
+
+class UnknownIntent(OrchestratorError):
+    """No intent has this id."""
+
+
+class OrderNotCancellable(OrchestratorError):
+    """The order is not live at the broker (unresolved, rejected, filled, ...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderPolicy:
+    """Timings of the journal. `settle_after`: an order still absent from the broker's list this
+    long after it was sent never reached the broker. `lookback_margin` absorbs clock skew between
+    us and the broker when matching by time."""
+
+    max_send_attempts: int = 6
+    backoff_base: float = 1.0
+    backoff_cap: float = 30.0
+    lookback_margin: timedelta = timedelta(minutes=2)
+    settle_after: timedelta = timedelta(seconds=60)
+    stale_pending: timedelta = timedelta(minutes=10)
+    recovery_poll: float = 5.0
+    recovery_timeout: float = 600.0
+    fill_lookback: timedelta = timedelta(days=7)
+
+    def backoff(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait after the `attempt`-th refusal: base, 2*base, 4*base ... capped."""
+        delay = self.backoff_base * float(2 ** max(attempt - 1, 0))
+        return min(self.backoff_cap, max(delay, retry_after or 0.0))
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """What a caller wants bought or sold. `idempotency_key` names the decision (e.g. workflow,
+    fire time, step, symbol): placing the same key twice yields one order."""
+
+    idempotency_key: str
+    account: AccountRef
+    symbol: str
+    side: Side
+    quantity: int
+    order_type: OrderType = OrderType.LIMIT
+    limit_price: Decimal | None = None
+    origin: str = "manual"
+
+    def intent(self, intent_id: str, created_at: datetime) -> OrderIntent:
+        return OrderIntent(
+            id=intent_id,
+            idempotency_key=self.idempotency_key,
+            account=self.account,
+            symbol=self.symbol,
+            side=self.side,
+            quantity=self.quantity,
+            order_type=self.order_type,
+            created_at=created_at,
+            limit_price=self.limit_price,
+            origin=self.origin,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryReport:
+    settled: tuple[OrderRecord, ...]
+    waited_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class FillSyncReport:
+    account_id: str
+    orders_checked: int
+    fills_recorded: int
+
+
+def _new_id() -> str:
+    return f"oi-{uuid.uuid4().hex}"
+
+
+def _day(at: datetime) -> str:
+    return to_kst(at).strftime("%Y%m%d")
+
+
+def _broker_key(report: OrderReport) -> tuple[str, str]:
+    return _day(report.placed_at), report.order_id
+
+
+def _matches(intent: OrderIntent, report: OrderReport) -> bool:
+    same_price = intent.order_type is OrderType.MARKET or report.limit_price == intent.limit_price
+    return (
+        report.symbol == intent.symbol
+        and report.side is intent.side
+        and report.quantity == intent.quantity
+        and report.order_type is intent.order_type
+        and same_price
+    )
+
+
+def _fill_state(report: OrderReport, quantity: int) -> OrderState:
+    return OrderState.FILLED if report.filled_quantity >= quantity else OrderState.PARTIALLY_FILLED
+
+
+def _advances(current: OrderState, target: OrderState) -> bool:
+    # The broker's list can lag our own knowledge (a confirmed cancel, a recorded fill); never
+    # move an order backwards because of a stale read.
+    return current.unresolved or _RANK.get(target, 0) > _RANK.get(current, 0)
+
+
+def _is_cancelled(report: OrderReport) -> bool:
+    return report.cancelled or report.state is OrderState.CANCELLED
+
+
+class OrderService:
+    """Places, cancels and tracks orders with one broker so that none is ever sent twice."""
+
+    def __init__(
+        self,
+        journal: OrderJournal,
+        executor: OrderExecutor,
+        clock: Clock,
+        *,
+        sleep: Sleep = asyncio.sleep,
+        policy: OrderPolicy | None = None,
+        guard: OrderGuard | None = None,
+        new_id: Callable[[], str] = _new_id,
+        actor: str = "orchestrator",
+    ) -> None:
+        self._journal = journal
+        self._executor = executor
+        self._clock = clock
+        self._sleep = sleep
+        self._policy = policy or OrderPolicy()
+        self._guard = guard
+        self._new_id = new_id
+        self._actor = actor
+        self._ready = False
+
+    @property
+    def ready(self) -> bool:
+        """True once recover() has settled everything left from earlier runs."""
+        return self._ready
+
+    # -- placing ---------------------------------------------------------------------------------
+
+    async def place(self, request: OrderRequest, *, actor: str | None = None) -> OrderRecord:
+        """Record the intent, send it once, and return what we know of it now.
+
+        A repeated idempotency key returns the existing record (whatever its state) and sends
+        nothing. The result may still be UNKNOWN when the broker's list cannot tell yet; settle it
+        later with resolve_pending(). Raises OrdersNotReady before recover() has finished,
+        IdempotencyConflict when the key was used for a different order, GuardrailViolation from
+        the guard, and ValueError for an invalid order.
+        """
+        if not self._ready:
+            raise OrdersNotReady("order journal recovery has not finished; no new order accepted")
+        existing = await self._journal.by_key(request.idempotency_key)
+        if existing is not None:
+            return self._replay(existing, request)
+        intent = request.intent(self._new_id(), self._clock.now())
+        if self._guard is not None:
+            await self._guard.check(intent)
+        record, created = await self._journal.record(
+            intent,
+            broker=self._executor.name,
+            audit=self._event("order.intent_recorded", intent, actor, origin=intent.origin),
+        )
+        if not created:
+            return self._replay(record, request)
+        log.info("orders.intent_recorded", **_context(record))
+        return await self._send(record, actor)
+
+    def _replay(self, record: OrderRecord, request: OrderRequest) -> OrderRecord:
+        intent = record.intent
+        same = (
+            intent.account.account_id == request.account.account_id
+            and intent.symbol == request.symbol
+            and intent.side is request.side
+            and intent.quantity == request.quantity
+            and intent.order_type is request.order_type
+            and intent.limit_price == request.limit_price
+        )
+        if not same:
+            raise IdempotencyConflict(
+                f"idempotency key {request.idempotency_key!r} already names intent {intent.id}"
+                " for a different order"
+            )
+        log.info("orders.idempotent_replay", state=record.state.value, **_context(record))
+        return record
+
+    async def _send(self, record: OrderRecord, actor: str | None) -> OrderRecord:
+        attempt = record.attempts
+        while True:
+            attempt += 1
+            try:
+                report = await self._executor.submit(record.intent)
+            except RateLimited as e:
+                if attempt >= self._policy.max_send_attempts:
+                    return await self._reject(
+                        record, attempt, e.code or "rate_limited", f"{attempt} tries: {e}", actor
+                    )
+                delay = self._policy.backoff(attempt, e.retry_after)
+                log.warning("orders.rate_limited", attempt=attempt, delay=delay, **_context(record))
+                await self._sleep(delay)
+                # Re-check ownership right before resending: a start-up recovery elsewhere may have
+                # taken this intent over while we slept, and then only it may decide.
+                again = await self._journal.update(
+                    record.id,
+                    OrderChange(at=self._clock.now(), attempts=attempt, last_error=str(e)),
+                    expect={OrderState.PENDING_SUBMIT},
+                )
+                if again is None:
+                    log.warning("orders.send_abandoned", **_context(record))
+                    return await self._current(record)
+                record = again
+                continue
+            except (RequestRefused, AccountUnknown, AuthError) as e:
+                return await self._reject(
+                    record, attempt, e.code or type(e).__name__, str(e), actor
+                )
+            except SourceError as e:
+                unknown = await self._mark_unknown(record, attempt, str(e))
+                settled, _ = await self._settle([unknown], crashed_before=None)
+                return settled[0]
+            except Exception as e:
+                # A bug or an unmapped transport error: the order may be out; settle it later.
+                await self._mark_unknown(record, attempt, f"{type(e).__name__}: {e}")
+                raise
+            return await self._accept(record, report, attempt, actor)
+
+    async def _accept(
+        self, record: OrderRecord, report: OrderReport, attempt: int, actor: str | None
+    ) -> OrderRecord:
+        now = self._clock.now()
+        change = OrderChange(
+            at=now,
+            state=OrderState.ACCEPTED,
+            attempts=attempt,
+            broker_order_id=report.order_id,
+            broker_order_day=_day(report.placed_at),
+            branch=report.branch or None,
+            submitted_at=report.placed_at,
+            resolved_at=now,
+        )
+        event = self._event("order.accepted", record.intent, actor, broker_order_id=report.order_id)
+        try:
+            accepted = await self._journal.update(
+                record.id, change, expect=_ACKNOWLEDGEABLE, audit=event
+            )
+        except OrderAlreadyClaimed:
+            # A resolver paired an identical lost order with ours while the acknowledgement was on
+            # its way; that intent now owns it, so ours settles like any other unknown outcome.
+            log.warning("orders.acknowledged_order_claimed", order_id=report.order_id)
+            unknown = await self._mark_unknown(record, attempt, "order claimed by another intent")
+            settled, _ = await self._settle([unknown], crashed_before=None)
+            return settled[0]
+        if accepted is None:
+            log.warning("orders.late_acknowledgement", order_id=report.order_id)
+            return await self._current(record)
+        log.info(
+            "orders.submitted",
+            order_id=report.order_id,
+            branch=report.branch,
+            attempts=attempt,
+            **_context(record),
+        )
+        return await self._apply_report(accepted, report)
+
+    async def _reject(
+        self, record: OrderRecord, attempt: int, code: str, message: str, actor: str | None
+    ) -> OrderRecord:
+        now = self._clock.now()
+        rejected = await self._journal.update(
+            record.id,
+            OrderChange(
+                at=now,
+                state=OrderState.REJECTED,
+                attempts=attempt,
+                reject_code=code,
+                last_error=message,
+                resolved_at=now,
+            ),
+            expect=_UNRESOLVED,
+            audit=self._event("order.rejected", record.intent, actor, code=code),
+        )
+        log.warning("orders.rejected", code=code, error=message, **_context(record))
+        return rejected or await self._current(record)
+
+    async def _mark_unknown(self, record: OrderRecord, attempt: int, reason: str) -> OrderRecord:
+        unknown = await self._journal.update(
+            record.id,
+            OrderChange(
+                at=self._clock.now(), state=OrderState.UNKNOWN, attempts=attempt, last_error=reason
+            ),
+            expect={OrderState.PENDING_SUBMIT},
+        )
+        log.warning("orders.outcome_unknown", reason=reason, **_context(record))
+        return unknown or await self._current(record)
+
+    # -- settling --------------------------------------------------------------------------------
+
+    async def recover(self) -> RecoveryReport:
+        """Settle everything earlier runs left open; only then accept new orders.
+
+        Every PENDING_SUBMIT or UNKNOWN intent, and every cancel whose outcome is open, is settled
+        from the broker's order list; intents too recent to judge are polled (through the injected
+        sleep) until the settle window has passed. Failed list reads are retried with backoff.
+        Raises OrdersNotReady (and stays closed) when recovery_timeout seconds of waiting were not
+        enough. Safe to call again.
+        """
+        self._ready = False
+        waited = 0.0
+        failures = 0
+        settled: dict[str, OrderRecord] = {}
+        log.info("orders.recovery_started", broker=self._executor.name)
+        while True:
+            pending = await self._journal.unresolved(self._executor.name)
+            if not pending:
+                self._ready = True
+                log.info("orders.recovery_finished", settled=len(settled), waited=waited)
+                return RecoveryReport(tuple(settled.values()), waited)
+            results, failed = await self._settle(pending, crashed_before=self._clock.now())
+            settled.update((r.id, r) for r in results if not r.needs_settling)
+            remaining = sum(1 for r in results if r.needs_settling)
+            if not remaining:
+                continue
+            failures = failures + 1 if failed else 0
+            delay = self._policy.backoff(failures) if failed else self._policy.recovery_poll
+            if waited + delay > self._policy.recovery_timeout:
+                log.error("orders.recovery_timed_out", remaining=remaining, waited=waited)
+                raise OrdersNotReady(
+                    f"{remaining} order(s) still unresolved after {waited:.0f}s of recovery"
+                )
+            log.info("orders.recovery_waiting", remaining=remaining, delay=delay)
+            await self._sleep(delay)
+            waited += delay
+
+    async def resolve_pending(self) -> Sequence[OrderRecord]:
+        """One settling pass over open outcomes (for a periodic job); returns them as they stand.
+
+        A PENDING_SUBMIT intent or REQUESTED cancel younger than `stale_pending` is left alone: it
+        may be in flight in this or another process right now.
+        """
+        pending = await self._journal.unresolved(self._executor.name)
+        crashed_before = self._clock.now() - self._policy.stale_pending
+        results, _ = await self._settle(pending, crashed_before=crashed_before)
+        return results
+
+    async def resolve(self, intent_id: str) -> OrderRecord:
+        """Settle one intent from the broker's list if its outcome is open; return it."""
+        record = await self._get(intent_id)
+        if not record.needs_settling:
+            return record
+        crashed_before = self._clock.now() - self._policy.stale_pending
+        results, _ = await self._settle([record], crashed_before=crashed_before)
+        return results[0]
+
+    async def _settle(
+        self, records: Sequence[OrderRecord], *, crashed_before: datetime | None
+    ) -> tuple[list[OrderRecord], bool]:
+        """Settle records from one list read per account; (records as they stand, a read failed)."""
+        by_account: dict[str, list[OrderRecord]] = defaultdict(list)
+        for record in records:
+            if _actionable(record, crashed_before):
+                by_account[record.intent.account.account_id].append(record)
+        results: dict[str, OrderRecord] = {r.id: r for r in records}
+        failed = False
+        for group in by_account.values():
+            try:
+                for settled in await self._settle_account(group, crashed_before):
+                    results[settled.id] = settled
+            except SourceError as e:
+                failed = True
+                log.warning(
+                    "orders.resolution_deferred",
+                    account_id=group[0].intent.account.account_id,
+                    error=str(e),
+                )
+        return [results[r.id] for r in records], failed
+
+    async def _settle_account(
+        self, records: Sequence[OrderRecord], crashed_before: datetime | None
+    ) -> list[OrderRecord]:
+        account = records[0].intent.account
+        since = min(r.intent.created_at for r in records) - self._policy.lookback_margin
+        reports = await self._executor.orders_since(account, since)
+        owned = await self._journal.with_broker_orders(
+            account.account_id, since - timedelta(days=1)
+        )
+        claimed = {_key_of(r) for r in owned}
+        by_key = {_broker_key(r): r for r in reports}
+        results = []
+        # Oldest first, earliest broker order first: identical orders are then paired in the order
+        # they were sent, and any pairing of identical orders is equally true.
+        for record in sorted(records, key=lambda r: (r.intent.created_at, r.id)):
+            current = record
+            # Any send of a crashed PENDING_SUBMIT followed its last write, so that write, not the
+            # moment we noticed, starts the settle window: a crash long ago settles at once.
+            last_sent_by = record.updated_at
+            if current.state is OrderState.PENDING_SUBMIT and _crashed(current, crashed_before):
+                current = await self._mark_unknown(
+                    current, current.attempts, "left pending by an earlier run: may have been sent"
+                )
+            if current.state is OrderState.UNKNOWN:
+                current = await self._resolve_order(current, reports, claimed, last_sent_by)
+            if current.cancel_state is CancelState.REQUESTED and _crashed(current, crashed_before):
+                current = await self._mark_cancel_unknown(
+                    current, "left requested by an earlier run"
+                )
+            if current.cancel_state is CancelState.UNKNOWN:
+                current = await self._resolve_cancel(current, by_key)
+            results.append(current)
+        return results
+
+    async def _resolve_order(
+        self,
+        record: OrderRecord,
+        reports: Sequence[OrderReport],
+        claimed: set[tuple[str, str]],
+        last_sent_by: datetime,
+    ) -> OrderRecord:
+        now = self._clock.now()
+        margin = self._policy.lookback_margin
+        # The order, if it exists, reached the broker between creating the intent and learning
+        # that the outcome is unknown (updated_at), give or take clock skew.
+        low, high = record.intent.created_at - margin, record.updated_at + margin
+        for report in sorted(reports, key=lambda r: (r.placed_at, r.order_id)):
+            key = _broker_key(report)
+            if key in claimed or not low <= report.placed_at <= high:
+                continue
+            if not _matches(record.intent, report):
+                continue
+            state = (
+                OrderState.REJECTED if report.state is OrderState.REJECTED else OrderState.ACCEPTED
+            )
+            change = OrderChange(
+                at=now,
+                state=state,
+                broker_order_id=report.order_id,
+                broker_order_day=key[0],
+                branch=report.branch or None,
+                submitted_at=report.placed_at,
+                resolved_at=now,
+            )
+            event = self._event(
+                "order.resolved",
+                record.intent,
+                None,
+                outcome="found",
+                state=state.value,
+                broker_order_id=report.order_id,
+            )
+            try:
+                found = await self._journal.update(
+                    record.id, change, expect={OrderState.UNKNOWN}, audit=event
+                )
+            except OrderAlreadyClaimed:
+                claimed.add(key)
+                continue
+            claimed.add(key)
+            if found is None:
+                return await self._current(record)
+            log.info(
+                "orders.resolved", outcome="found", order_id=report.order_id, **_context(record)
+            )
+            return await self._apply_report(found, report)
+        if now - last_sent_by < self._policy.settle_after:
+            log.info("orders.still_unknown", **_context(record))
+            return record
+        gone = await self._journal.update(
+            record.id,
+            OrderChange(at=now, state=OrderState.NOT_FOUND, resolved_at=now),
+            expect={OrderState.UNKNOWN},
+            audit=self._event("order.resolved", record.intent, None, outcome="not_found"),
+        )
+        log.info("orders.resolved", outcome="not_found", **_context(record))
+        return gone or await self._current(record)
+
+    # -- cancelling ------------------------------------------------------------------------------
+
+    async def cancel(self, intent_id: str, *, actor: str | None = None) -> OrderRecord:
+        """Record the cancel request, send it once, and return what we know now.
+
+        Idempotent: while a cancel is requested, unknown or confirmed, nothing is sent again; after
+        a refused or never-arrived cancel a new one may be sent. Raises UnknownIntent, or
+        OrderNotCancellable when the order is not live at the broker.
+        """
+        record = await self._get(intent_id)
+        if record.state is OrderState.CANCELLED or record.cancel_state in (
+            CancelState.REQUESTED,
+            CancelState.UNKNOWN,
+            CancelState.CONFIRMED,
+        ):
+            return record
+        if record.state not in _LIVE or record.broker_order_id is None:
+            raise OrderNotCancellable(f"intent {intent_id} is {record.state.value}")
+        now = self._clock.now()
+        requested = await self._journal.update(
+            record.id,
+            OrderChange(at=now, cancel_requested_at=now, cancel_state=CancelState.REQUESTED),
+            expect=_LIVE,
+            expect_cancel={None, CancelState.REJECTED, CancelState.NOT_FOUND},
+            audit=self._event("order.cancel_requested", record.intent, actor),
+        )
+        if requested is None:
+            return await self._current(record)
+        log.info("orders.cancel_requested", **_context(record))
+        return await self._send_cancel(requested, actor)
+
+    async def _send_cancel(self, record: OrderRecord, actor: str | None) -> OrderRecord:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                report = await self._executor.cancel(_report_of(record))
+            except RateLimited as e:
+                if attempt >= self._policy.max_send_attempts:
+                    return await self._cancel_refused(record, e, actor)
+                delay = self._policy.backoff(attempt, e.retry_after)
+                log.warning("orders.cancel_rate_limited", attempt=attempt, delay=delay)
+                await self._sleep(delay)
+                again = await self._journal.update(
+                    record.id,
+                    OrderChange(at=self._clock.now(), last_error=str(e)),
+                    expect=_LIVE,
+                    expect_cancel={CancelState.REQUESTED},
+                )
+                if again is None:
+                    return await self._current(record)
+                record = again
+                continue
+            except (RequestRefused, AccountUnknown, AuthError) as e:
+                return await self._cancel_refused(record, e, actor)
+            except SourceError as e:
+                unknown = await self._mark_cancel_unknown(record, str(e))
+                settled, _ = await self._settle([unknown], crashed_before=None)
+                return settled[0]
+            except Exception as e:
+                await self._mark_cancel_unknown(record, f"{type(e).__name__}: {e}")
+                raise
+            # KIS answers a cancel with a new order number; only a report of our own order can
+            # carry its fills.
+            if report.order_id != record.broker_order_id:
+                report = _report_of(record)
+            return await self._apply_report(
+                record, replace(report, cancelled=True, state=OrderState.CANCELLED)
+            )
+
+    async def _cancel_refused(
+        self, record: OrderRecord, error: SourceError, actor: str | None
+    ) -> OrderRecord:
+        refused = await self._journal.update(
+            record.id,
+            OrderChange(
+                at=self._clock.now(),
+                cancel_state=CancelState.REJECTED,
+                last_error=f"cancel refused [{error.code or type(error).__name__}]: {error}",
+            ),
+            expect=set(OrderState),
+            expect_cancel={CancelState.REQUESTED},
+            audit=self._event(
+                "order.cancel_resolved",
+                record.intent,
+                actor,
+                outcome="rejected",
+                code=error.code or "",
+            ),
+        )
+        log.warning("orders.cancel_rejected", error=str(error), **_context(record))
+        return refused or await self._current(record)
+
+    async def _mark_cancel_unknown(self, record: OrderRecord, reason: str) -> OrderRecord:
+        unknown = await self._journal.update(
+            record.id,
+            OrderChange(at=self._clock.now(), cancel_state=CancelState.UNKNOWN, last_error=reason),
+            expect=set(OrderState),
+            expect_cancel={CancelState.REQUESTED},
+        )
+        log.warning("orders.cancel_outcome_unknown", reason=reason, **_context(record))
+        return unknown or await self._current(record)
+
+    async def _resolve_cancel(
+        self, record: OrderRecord, by_key: Mapping[tuple[str, str], OrderReport]
+    ) -> OrderRecord:
+        now = self._clock.now()
+        # When we learned the cancel's outcome was unknown; recording a fill below moves updated_at.
+        marked_at = record.updated_at
+        report = by_key.get(_key_of(record))
+        if report is not None:
+            record = await self._apply_report(record, report)
+            if record.cancel_state is not CancelState.UNKNOWN:
+                return record
+        if report is not None and report.filled_quantity >= record.intent.quantity:
+            outcome = "nothing_left"
+        elif now - marked_at < self._policy.settle_after:
+            log.info("orders.cancel_still_unknown", **_context(record))
+            return record
+        else:
+            outcome = "not_found"
+            if report is None:
+                log.error("orders.cancelled_order_missing", **_context(record))
+        settled = await self._journal.update(
+            record.id,
+            OrderChange(at=now, cancel_state=CancelState.NOT_FOUND),
+            expect=set(OrderState),
+            expect_cancel={CancelState.UNKNOWN},
+            audit=self._event("order.cancel_resolved", record.intent, None, outcome=outcome),
+        )
+        log.info("orders.cancel_resolved", outcome=outcome, **_context(record))
+        return settled or await self._current(record)
+
+    # -- fills -----------------------------------------------------------------------------------
+
+    async def sync_fills(self, account: AccountRef) -> FillSyncReport:
+        """Record fills of our orders from the broker's order list. Safe to repeat: reading the
+        same list twice records nothing new. Raises SourceError when the list cannot be read."""
+        now = self._clock.now()
+        owned = await self._journal.with_broker_orders(
+            account.account_id, now - self._policy.fill_lookback
+        )
+        records = [r for r in owned if r.state in _FILLABLE]
+        if not records:
+            return FillSyncReport(account.account_id, 0, 0)
+        since = min(r.intent.created_at for r in records) - self._policy.lookback_margin
+        by_key = {_broker_key(r): r for r in await self._executor.orders_since(account, since)}
+        recorded = 0
+        for record in records:
+            report = by_key.get(_key_of(record))
+            if report is None:
+                log.warning("orders.order_missing_at_broker", **_context(record))
+                continue
+            updated = await self._apply_report(record, report)
+            if updated.filled_quantity > record.filled_quantity:
+                recorded += 1
+        log.info(
+            "orders.fills_synced",
+            account_id=account.account_id,
+            orders=len(records),
+            fills=recorded,
+        )
+        return FillSyncReport(account.account_id, len(records), recorded)
+
+    async def _apply_report(self, record: OrderRecord, report: OrderReport) -> OrderRecord:
+        """Bring the record up to the broker's view of its order: fills first, then a cancel."""
+        now = self._clock.now()
+        current = record
+        if report.filled_quantity > current.filled_quantity:
+            current = await self._record_fill(current, report, now)
+        elif report.filled_quantity < current.filled_quantity:
+            log.warning(
+                "orders.fill_regressed", broker_filled=report.filled_quantity, **_context(current)
+            )
+        confirm = current.cancel_state is not None and current.cancel_state.unresolved
+        live = current.state in _LIVE
+        if _is_cancelled(report) and (live or confirm):
+            cancelled = await self._journal.update(
+                current.id,
+                OrderChange(
+                    at=now,
+                    state=OrderState.CANCELLED if live else None,
+                    cancel_state=CancelState.CONFIRMED if confirm else None,
+                    resolved_at=now,
+                ),
+                expect={current.state},
+                audit=self._event(
+                    "order.cancelled",
+                    current.intent,
+                    None,
+                    requested_by_us=str(current.cancel_state is not None).lower(),
+                    filled_quantity=str(current.filled_quantity),
+                ),
+            )
+            if cancelled is None:
+                return await self._current(current)
+            log.info("orders.cancelled", filled=current.filled_quantity, **_context(current))
+            current = cancelled
+        return current
+
+    async def _record_fill(
+        self, record: OrderRecord, report: OrderReport, now: datetime
+    ) -> OrderRecord:
+        if report.avg_fill_price is None:
+            # Without a price the fill cannot be booked; the next sync will see it again.
+            log.warning("orders.fill_without_price", **_context(record))
+            return record
+        added = report.filled_quantity - record.filled_quantity
+        paid_before = (record.avg_fill_price or Decimal(0)) * record.filled_quantity
+        paid_now = report.avg_fill_price * report.filled_quantity
+        target = _fill_state(report, record.intent.quantity)
+        updated = await self._journal.record_fill(
+            record.id,
+            FillIncrement(
+                quantity=added,
+                cumulative_quantity=report.filled_quantity,
+                price=((paid_now - paid_before) / added).quantize(_PRICE_STEP),
+                filled_at=now,
+            ),
+            OrderChange(
+                at=now,
+                state=target if _advances(record.state, target) else None,
+                filled_quantity=report.filled_quantity,
+                avg_fill_price=report.avg_fill_price,
+            ),
+            expect={record.state},
+        )
+        if updated is None:
+            return await self._current(record)
+        log.info(
+            "orders.fill_recorded",
+            quantity=added,
+            cumulative=report.filled_quantity,
+            **_context(record),
+        )
+        return updated
+
+    # -- queries ---------------------------------------------------------------------------------
+
+    async def get(self, intent_id: str) -> OrderRecord | None:
+        return await self._journal.get(intent_id)
+
+    async def list_orders(
+        self,
+        *,
+        user_id: str | None = None,
+        account_id: str | None = None,
+        states: Collection[OrderState] | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Sequence[OrderRecord]:
+        """Journal entries, newest first, for the operator API and CLI (reads the database only)."""
+        query = OrderQuery(user_id, account_id, states, since, limit, offset)
+        return await self._journal.find(query)
+
+    async def fills(self, intent_id: str) -> Sequence[Fill]:
+        return await self._journal.fills(intent_id)
+
+    async def _get(self, intent_id: str) -> OrderRecord:
+        record = await self._journal.get(intent_id)
+        if record is None:
+            raise UnknownIntent(f"no order intent {intent_id!r}")
+        return record
+
+    async def _current(self, record: OrderRecord) -> OrderRecord:
+        return await self._journal.get(record.id) or record
+
+    def _event(
+        self, action: str, intent: OrderIntent, actor: str | None, **detail: str
+    ) -> AuditEvent:
+        base = {
+            "user_id": intent.account.user_id,
+            "account_id": intent.account.account_id,
+            "symbol": intent.symbol,
+            "side": intent.side.value,
+            "quantity": str(intent.quantity),
+            "order_type": intent.order_type.value,
+            "limit_price": "" if intent.limit_price is None else str(intent.limit_price),
+            "idempotency_key": intent.idempotency_key,
+        }
+        return AuditEvent(
+            at=self._clock.now(),
+            actor=actor or self._actor,
+            action=action,
+            subject=f"order:{intent.id}",
+            detail={**base, **detail},
+        )
+
+
+def _crashed(record: OrderRecord, crashed_before: datetime | None) -> bool:
+    """An open send (PENDING_SUBMIT, REQUESTED cancel) counts as crashed once nobody can still be
+    sending it: at start-up, everything; later, only what is older than `stale_pending`."""
+    return crashed_before is not None and record.updated_at <= crashed_before
+
+
+def _actionable(record: OrderRecord, crashed_before: datetime | None) -> bool:
+    if record.state is OrderState.UNKNOWN or record.cancel_state is CancelState.UNKNOWN:
+        return True
+    open_send = (
+        record.state is OrderState.PENDING_SUBMIT or record.cancel_state is CancelState.REQUESTED
+    )
+    return open_send and _crashed(record, crashed_before)
+
+
+def _key_of(record: OrderRecord) -> tuple[str, str]:
+    return record.broker_order_day or "", record.broker_order_id or ""
+
+
+def _report_of(record: OrderRecord) -> OrderReport:
+    intent = record.intent
+    return OrderReport(
+        order_id=record.broker_order_id or "",
+        account=intent.account,
+        symbol=intent.symbol,
+        side=intent.side,
+        quantity=intent.quantity,
+        state=record.state,
+        placed_at=record.submitted_at or intent.created_at,
+        order_type=intent.order_type,
+        limit_price=intent.limit_price,
+        filled_quantity=record.filled_quantity,
+        avg_fill_price=record.avg_fill_price,
+        branch=record.branch or "",
+    )
+
+
+def _context(record: OrderRecord) -> dict[str, str]:
+    intent = record.intent
+    return {
+        "intent_id": intent.id,
+        "account_id": intent.account.account_id,
+        "symbol": intent.symbol,
+        "side": intent.side.value,
+    }
+
+
+class WorkflowOrders:
+    """The OrderService in the workflow runner's OrderPlacer role.
+
+    `account_for(user_id)` names the user's trading account (bootstrap knows the links). Outcomes
+    come back as states, not exceptions: REJECTED and NOT_FOUND carry the reason in `message`.
+    """
+
+    def __init__(
+        self, service: OrderService, account_for: Callable[[str], Awaitable[AccountRef]]
+    ) -> None:
+        self._service = service
+        self._account_for = account_for
+
+    async def place(self, request: wf.OrderRequest) -> wf.OrderOutcome:
+        account = await self._account_for(request.user_id)
+        record = await self._service.place(
+            OrderRequest(
+                idempotency_key=request.idempotency_key,
+                account=account,
+                symbol=request.symbol,
+                side=request.side,
+                quantity=request.quantity,
+                order_type=request.order_type,
+                limit_price=request.limit_price,
+                origin=request.origin,
+            ),
+            actor=request.origin,
+        )
+        message = ""
+        if record.state is OrderState.REJECTED or record.state.unresolved:
+            message = " ".join(filter(None, (record.reject_code, record.last_error)))
+        return wf.OrderOutcome(
+            idempotency_key=request.idempotency_key,
+            intent_id=record.id,
+            state=record.state,
+            broker_order_id=record.broker_order_id,
+            message=message,
+        )
