@@ -1,0 +1,121 @@
+"""Settings of the KIS adapter (`kis:` section of the YAML), validated with `extra="forbid"`.
+
+Credentials are secret references (env:/file:/literal:) resolved into SecretStr at load time; the
+account number is one too, since it identifies a person. Real and paper are separate worlds at
+KIS (different hosts, app keys, accounts and TR ids; spec §1), so one section configures one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Literal
+
+import httpx
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    SecretStr,
+    field_validator,
+)
+
+from adapters.http.settings import RateSpec
+from orchestrator.settings import SecretRef
+
+Env = Literal["real", "paper"]
+
+# Spec §1 (OTA kis_devlp.yaml, PYKIS __env__.py).
+OFFICIAL_HOSTS: dict[Env, str] = {
+    "real": "https://openapi.koreainvestment.com:9443",
+    "paper": "https://openapivts.koreainvestment.com:29443",
+}
+# Spec §7.1 (PORTAL notice 2026-04-20): per app key; 1,000/min is a third-party figure kept as a
+# second guard, as in adapters.http.settings.
+DEFAULT_PER_SECOND: dict[Env, int] = {"real": 18, "paper": 1}
+LIMIT_KINDS: dict[Env, str] = {"real": "kis_account", "paper": "kis_paper_account"}
+_ACCOUNT = re.compile(r"^\d{8}-\d{2}$")
+
+
+class KisSettings(BaseModel):
+    """One KIS app key and the account it trades, on the real or the paper host."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    env: Env = "paper"
+    # None: the official host of `env`. Sandbox mode points this anywhere (the in-process
+    # transport ignores the host).
+    base_url: str | None = None
+    app_key: SecretRef
+    app_secret: SecretRef
+    # "CANO-ACNT_PRDT_CD", e.g. 50012345-01 (8 + 2 digits).
+    account: SecretRef
+    user_id: str = "demo"
+    account_id: str | None = None
+
+    # None: 18/s real, 1/s paper (spec §7.1).
+    rate_limit_per_second: PositiveInt | None = None
+    timeout_seconds: PositiveFloat = 10.0
+    connect_timeout_seconds: PositiveFloat = 5.0
+    # Spec §2.3: optional at KIS today; when on, every order body is hashed first.
+    use_hashkey: bool = False
+    custtype: Literal["P", "B"] = "P"
+
+    max_pages: int = Field(default=100, ge=1, le=1000)
+    max_paging_restarts: int = Field(default=3, ge=0, le=20)
+    # A stored token is used until this long before its KST expiry.
+    token_refresh_margin_seconds: float = Field(default=60.0, ge=0, le=3600)
+    # How long token issuance may wait out EGW00133 (1 per minute) before giving up.
+    token_wait_max_seconds: float = Field(default=300.0, ge=0)
+    # Cross-process token lock wait before giving up (another process is issuing).
+    token_lock_timeout_seconds: PositiveFloat = 180.0
+
+    @field_validator("account")
+    @classmethod
+    def _account_format(cls, value: SecretStr) -> SecretStr:
+        if not _ACCOUNT.fullmatch(value.get_secret_value()):
+            raise ValueError("must look like CANO-ACNT_PRDT_CD (8 digits, dash, 2 digits)")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+    @property
+    def host(self) -> str:
+        """The REST base URL, without a trailing slash."""
+        return (self.base_url or OFFICIAL_HOSTS[self.env]).rstrip("/")
+
+    @property
+    def fingerprint(self) -> str:
+        """A short, non-reversible name for the app key (logs, limiter and vault keys)."""
+        return hashlib.sha256(self.app_key.get_secret_value().encode()).hexdigest()[:12]
+
+    @property
+    def limit_key(self) -> str:
+        """The rate-limiter key of this app key: `<kind>:<fingerprint>`."""
+        return f"{LIMIT_KINDS[self.env]}:{self.fingerprint}"
+
+    @property
+    def per_second(self) -> int:
+        return self.rate_limit_per_second or DEFAULT_PER_SECOND[self.env]
+
+    def rate_limits(self) -> dict[str, tuple[RateSpec, ...]]:
+        """The limiter budget of this app key, to merge into `ResilienceSettings.rate_limits`."""
+        specs: tuple[RateSpec, ...] = (RateSpec(limit=self.per_second, per="second"),)
+        if self.env == "real":
+            specs += (RateSpec(limit=1000, per="minute"),)
+        return {self.limit_key: specs}
+
+    def http_timeout(self) -> httpx.Timeout:
+        """Per-request timeouts: `timeout_seconds` overall, `connect_timeout_seconds` to connect."""
+        return httpx.Timeout(self.timeout_seconds, connect=self.connect_timeout_seconds)
+
+    @property
+    def resolved_account_id(self) -> str:
+        return self.account_id or f"kis-{self.env}"
