@@ -13,10 +13,11 @@ def classify(
     upstream: str, endpoint: str, status: int | None, error: SourceError | None
 ) -> Alert | None:
     """The alert a reply deserves, if any. `status` is None when no reply came back."""
-    if (status is not None and status in (401, 403)) or isinstance(error, AuthError):
-        kind, severity, what = "auth", Severity.CRITICAL, "authentication failed"
-    elif status == 429 or isinstance(error, RateLimited):
+    # The vendor's code decides before the HTTP status: KIS throttles token issuance with a 403.
+    if status == 429 or isinstance(error, RateLimited):
         kind, severity, what = "throttled", Severity.WARNING, "throttled us"
+    elif (status is not None and status in (401, 403)) or isinstance(error, AuthError):
+        kind, severity, what = "auth", Severity.CRITICAL, "authentication failed"
     elif status is not None and status >= 500:
         kind, severity, what = "server_error", Severity.WARNING, "answered with a server error"
     else:

@@ -1,0 +1,25 @@
+"""Alert classification follows the vendor's meaning before the HTTP status."""
+
+from __future__ import annotations
+
+from adapters.http.alerting import classify
+from orchestrator.domain.alerts import Severity
+from orchestrator.domain.errors import AuthError, RateLimited
+
+
+def test_a_throttle_answered_with_403_is_throttling_not_an_auth_failure() -> None:
+    """KIS answers token-issue throttling (EGW00133) with HTTP 403: a warning, not critical."""
+    alert = classify("kis", "token", 403, RateLimited("kis", "wait a minute", code="EGW00133"))
+
+    assert alert is not None
+    assert alert.key == "upstream.kis.throttled"
+    assert alert.severity is Severity.WARNING
+
+
+def test_an_auth_failure_is_critical() -> None:
+    """A refused credential raises a critical auth alert."""
+    alert = classify("kis", "balance", 403, AuthError("kis", "bad token", code="EGW00121"))
+
+    assert alert is not None
+    assert alert.key == "upstream.kis.auth"
+    assert alert.severity is Severity.CRITICAL
