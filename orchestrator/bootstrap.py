@@ -1,9 +1,13 @@
 """The composition root: the only module that imports adapters and decides what stands behind
 each port. Everything else receives its collaborators from here.
+
+Sandbox mode runs both upstream stand-ins in-process (httpx over ASGI, same HTTP semantics as the
+real hosts); paper and live point the same adapters at the vendors' hosts.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -19,23 +23,53 @@ from adapters.db import migrate
 from adapters.db.audit import DbAuditLog
 from adapters.db.engine import Database
 from adapters.db.jobs import DbJobRunStore
+from adapters.db.locks import LockedSecrets, NamedLocks
+from adapters.db.openbanking import build_openbanking_stores
+from adapters.db.orders import DbOrderJournal
 from adapters.db.queries import DbOperatorQueries
+from adapters.db.reconciliation import DbJournalReader, DbReconciliationStore
 from adapters.db.secrets import SecretStore, TokenCipher, sandbox_key
+from adapters.db.workflows import DbWorkflowStore
+from adapters.http import InProcessTransport
 from adapters.http.factory import Resilience, build_resilience
 from adapters.http.settings import ResilienceSettings
+from adapters.kis import Kis, KisSettings, build_kis, kis_http_client
 from adapters.notify.dedup import DedupNotifier
 from adapters.notify.log import LogNotifier
 from adapters.notify.webhook import WebhookNotifier
+from adapters.openbanking.factory import OpenBanking, build_openbanking, openbanking_http_client
+from adapters.openbanking.settings import OpenBankingSettings
 from orchestrator.api.app import create_api
 from orchestrator.api.auth import ApiKey
 from orchestrator.api.routes import ApiDeps, StatusProbes, metrics_router, operator_router
 from orchestrator.calendar import KrxCalendar
 from orchestrator.clock import SystemClock
-from orchestrator.domain.errors import ConfigError
+from orchestrator.domain.errors import ConfigError, SourceError
 from orchestrator.logging import configure_logging
-from orchestrator.ports import Clock, Notifier
-from orchestrator.scheduling import JobFire, Scheduler, SchedulerSettings, default_replica_id
+from orchestrator.ports import AccountSource, Clock, Notifier
+from orchestrator.scheduling import (
+    JobFire,
+    JobSpec,
+    Scheduler,
+    SchedulerSettings,
+    default_replica_id,
+)
+from orchestrator.services.orders import OrderService, WorkflowOrders
+from orchestrator.services.reconcile import ReconcileService, ReconciliationSettings
+from orchestrator.services.workflow_support import (
+    AccountDirectory,
+    KillSwitchGuard,
+    LivePortfolio,
+    LiveReconciler,
+    LiveSnapshotter,
+    ProposedTransfers,
+)
 from orchestrator.settings import LoadedSettings, Settings, load_settings
+from orchestrator.workflows.control import WorkflowOperations, job_specs
+from orchestrator.workflows.killswitch import KillSwitch
+from orchestrator.workflows.loader import load_catalog
+from orchestrator.workflows.runner import WorkflowDeps, WorkflowRunner
+from orchestrator.workflows.spec import WorkflowsSettings
 
 log = structlog.get_logger(__name__)
 
@@ -54,15 +88,27 @@ class Container:
     notifier: Notifier
     resilience: Resilience
     calendar: KrxCalendar
+    workflow_store: DbWorkflowStore
+    kill_switch: KillSwitch
     http_clients: list[httpx.AsyncClient] = field(default_factory=list)
+    sandbox_apps: dict[str, Any] = field(default_factory=dict)
+    kis: Kis | None = None
+    openbanking: OpenBanking | None = None
+    orders: OrderService | None = None
+    reconcile: ReconcileService | None = None
+    runner: WorkflowRunner | None = None
+    directory: AccountDirectory | None = None
     actions: dict[str, Action] = field(default_factory=dict)
     scheduler: Scheduler | None = None
+    background: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
     def settings(self) -> Settings:
         return self.loaded.settings
 
     async def close(self) -> None:
+        for task in self.background:
+            task.cancel()
         for client in self.http_clients:
             await client.aclose()
         await self.resilience.aclose()
@@ -98,43 +144,213 @@ def _notifier(settings: Settings, resilience: ResilienceSettings) -> tuple[Notif
     return DedupNotifier(inner, window_seconds=resilience.alert_dedup_seconds), clients
 
 
+def _sandbox_apps(settings: Settings, kis: KisSettings | None) -> dict[str, Any]:
+    """The in-process upstream stand-ins (sandbox mode only)."""
+    from adapters.sandbox.kis import SandboxClock
+    from adapters.sandbox.kis import create_app as kis_sandbox
+    from adapters.sandbox.openbanking import create_app as openbanking_sandbox
+
+    clock = SandboxClock()
+    clock.set_session(settings.sandbox.kis_session)
+    return {
+        "kis": kis_sandbox(
+            env=kis.env if kis is not None else "real",
+            seed_path=settings.sandbox.kis_seed,
+            clock=clock,
+        ),
+        "openbanking": openbanking_sandbox(seed_path=settings.sandbox.openbanking_seed),
+    }
+
+
 def build(loaded: LoadedSettings, *, clock: Clock | None = None) -> Container:
     """Wire the process. No network I/O happens here; adapters connect lazily."""
     settings = loaded.settings
     clock = clock or SystemClock()
     db = Database(settings.database.url, echo=settings.database.echo)
-    resilience_settings = loaded.section("resilience", ResilienceSettings)
-    if resilience_settings.redis_url is None and settings.redis_url:
-        resilience_settings = resilience_settings.model_copy(
-            update={"redis_url": settings.redis_url}
-        )
+    kis_settings = loaded.section("kis", KisSettings) if settings.kis else None
+    ob_settings = (
+        loaded.section("openbanking", OpenBankingSettings) if settings.openbanking else None
+    )
+    resilience_settings = _resilience_settings(loaded, kis_settings, ob_settings)
     notifier, clients = _notifier(settings, resilience_settings)
+    cipher = build_cipher(settings)
+    secrets = SecretStore(db, cipher)
+    workflow_store = DbWorkflowStore(db)
     container = Container(
         loaded=loaded,
         db=db,
         clock=clock,
         audit=DbAuditLog(db),
-        secrets=SecretStore(db, build_cipher(settings)),
+        secrets=secrets,
         notifier=notifier,
         # One registry per container: tests build several in one process.
         resilience=build_resilience(
             resilience_settings, notifier=notifier, clock=clock, registry=CollectorRegistry()
         ),
         calendar=KrxCalendar(settings.calendar.extra_closures, settings.calendar.extra_open_days),
+        workflow_store=workflow_store,
+        kill_switch=KillSwitch(workflow_store, clock),
         http_clients=clients,
     )
-    container.actions["token_upkeep"] = _noop_action
-    container.actions["reconcile"] = _noop_action  # replaced once the reconcile service is wired
+    if settings.mode == "sandbox":
+        container.sandbox_apps = _sandbox_apps(settings, kis_settings)
+
+    def transport(name: str) -> httpx.AsyncBaseTransport | None:
+        app = container.sandbox_apps.get(name)
+        return None if app is None else InProcessTransport(app=app)
+
+    if kis_settings is not None:
+        http = kis_http_client(kis_settings, transport=transport("kis"))
+        container.http_clients.append(http)
+        vault = LockedSecrets(secrets, NamedLocks(db))
+        container.kis = build_kis(kis_settings, container.resilience, vault, http, clock=clock)
+    if ob_settings is not None:
+        http = openbanking_http_client(ob_settings, transport=transport("openbanking"))
+        container.http_clients.append(http)
+        stores = build_openbanking_stores(db, cipher)
+        container.openbanking = build_openbanking(
+            ob_settings, container.resilience, stores, http, clock=clock
+        )
+    _build_services(container)
     return container
 
 
-async def _noop_action(fire: JobFire) -> None:
-    log.info("job.nothing_to_do", job=fire.job_id)
+def _resilience_settings(
+    loaded: LoadedSettings, kis: KisSettings | None, ob: OpenBankingSettings | None
+) -> ResilienceSettings:
+    rs = loaded.section("resilience", ResilienceSettings)
+    update: dict[str, Any] = {}
+    if rs.redis_url is None and loaded.settings.redis_url:
+        update["redis_url"] = loaded.settings.redis_url
+    limits = dict(rs.rate_limits)
+    for extra in (kis.rate_limits() if kis else {}, ob.rate_limits() if ob else {}):
+        limits.update(extra)
+    update["rate_limits"] = limits
+    return rs.model_copy(update=update)
+
+
+def _build_services(c: Container) -> None:
+    settings = c.settings
+    sources: dict[str, AccountSource] = {}
+    order_sources: dict[str, Any] = {}
+    if c.kis is not None:
+        sources[c.kis.accounts.name] = c.kis.accounts
+        order_sources[c.kis.executor.name] = c.kis.executor
+        c.orders = OrderService(
+            DbOrderJournal(c.db),
+            c.kis.executor,
+            c.clock,
+            guard=KillSwitchGuard(c.workflow_store),
+        )
+    if c.openbanking is not None:
+        sources[c.openbanking.source.name] = c.openbanking.source
+    recon_settings = c.loaded.section("reconciliation", ReconciliationSettings)
+    users = {u.id for u in settings.users}
+    for i, account in enumerate(recon_settings.accounts):
+        if account.user not in users:
+            loc = ("reconciliation", "accounts", i, "user")
+            where = c.loaded.source.where(loc) if c.loaded.source else "(settings)"
+            raise ConfigError(f"{where}: reconciliation.accounts[{i}].user: unknown user")
+    c.directory = AccountDirectory(recon_settings, sources)
+    c.reconcile = ReconcileService(
+        settings=recon_settings,
+        sources=sources,
+        store=DbReconciliationStore(c.db),
+        journal=DbJournalReader(c.db),
+        notifier=c.notifier,
+        clock=c.clock,
+        order_sources=order_sources,
+    )
+    c.actions["reconcile"] = _reconcile_action(c.reconcile)
+    c.actions["token_upkeep"] = _token_upkeep_action(c)
+    c.actions["orders_upkeep"] = _orders_upkeep_action(c)
+    wf_settings = c.loaded.section("workflows", WorkflowsSettings)
+    if wf_settings.enabled and c.orders is not None and c.kis is not None:
+        directory = c.directory
+        c.runner = WorkflowRunner(
+            load_catalog(wf_settings.directory),
+            WorkflowDeps(
+                store=c.workflow_store,
+                kill_switch=c.workflow_store,
+                orders=WorkflowOrders(c.orders, directory.trading_account),
+                portfolio=LivePortfolio(directory, c.kis.market, c.clock),
+                reconciler=LiveReconciler(c.reconcile),
+                snapshots=LiveSnapshotter(directory),
+                transfers=ProposedTransfers(c.audit, c.notifier, c.clock),
+                notifier=c.notifier,
+                calendar=c.calendar,
+                clock=c.clock,
+                house_limits=wf_settings.house_limits,
+            ),
+        )
+        runner = c.runner
+
+        async def fire_workflow(fire: JobFire) -> object:
+            return await runner.fire(fire.action.split(":", 1)[1], fire.scheduled_for)
+
+        c.actions["workflow:*"] = fire_workflow
+
+
+def _reconcile_action(service: ReconcileService) -> Action:
+    async def reconcile(fire: JobFire) -> object:
+        report = await service.run_once(trigger=f"job:{fire.job_id}")
+        return report.status
+
+    return reconcile
+
+
+def _token_upkeep_action(c: Container) -> Action:
+    async def upkeep(fire: JobFire) -> None:
+        # Reading a token renews it when it is near expiry (KIS 24 h, KFTC 90 days).
+        if c.kis is not None:
+            await c.kis.tokens.current()
+        if c.openbanking is not None:
+            for user in c.settings.users:
+                if (await c.openbanking.consent.status(user.id)).granted:
+                    await c.openbanking.tokens.user_token(user.id)
+
+    return upkeep
+
+
+def _orders_upkeep_action(c: Container) -> Action:
+    async def upkeep(fire: JobFire) -> None:
+        if c.orders is not None and c.orders.ready:
+            await c.orders.resolve_pending()
+            if c.directory is not None:
+                for user in c.settings.users:
+                    try:
+                        account = await c.directory.trading_account(user.id)
+                    except SourceError:
+                        continue
+                    await c.orders.sync_fills(account)
+        if c.runner is not None:
+            await c.runner.expire_overdue()
+
+    return upkeep
+
+
+async def prepare(container: Container) -> None:
+    """Start-up work every entry point needs: sandbox consent, then order recovery."""
+    if container.settings.mode == "sandbox" and container.openbanking is not None:
+        for user in container.settings.users:
+            await container.openbanking.consent.provision_sandbox_consent(user.id)
+
+
+async def _recover(container: Container) -> None:
+    # No new order is accepted until every intent left unresolved by a crash is settled.
+    if container.orders is not None:
+        await container.orders.recover()
+    if container.runner is not None:
+        await container.runner.resume_interrupted()
 
 
 def build_scheduler(container: Container) -> Scheduler:
+    settings = container.loaded.section("scheduler", SchedulerSettings)
+    if container.runner is not None:
+        extra = tuple(JobSpec.model_validate(spec) for spec in job_specs(container.runner))
+        settings = settings.model_copy(update={"jobs": (*settings.jobs, *extra)})
     return Scheduler(
-        container.loaded.section("scheduler", SchedulerSettings),
+        settings,
         actions=container.actions,
         store=DbJobRunStore(container.db),
         calendar=container.calendar,
@@ -146,13 +362,24 @@ def build_scheduler(container: Container) -> Scheduler:
 
 @asynccontextmanager
 async def running(container: Container) -> AsyncIterator[Container]:
-    """Start background parts (scheduler) for `serve`; stop them on exit."""
+    """Start background parts (consent, recovery, scheduler) for `serve`; stop them on exit."""
     async with AsyncExitStack() as stack:
         stack.push_async_callback(container.close)
+        try:
+            await prepare(container)
+        except SourceError as e:
+            log.error("service.prepare_failed", error=str(e))
+        recovery = asyncio.create_task(_recover(container))
+        container.background.add(recovery)
+        recovery.add_done_callback(container.background.discard)
         scheduler = build_scheduler(container)
         container.scheduler = scheduler
         await scheduler.start()
         stack.push_async_callback(scheduler.shutdown)
+        if container.settings.service.reconcile_on_start:
+            first = next((j.id for j in await scheduler.jobs() if j.action == "reconcile"), None)
+            if first is not None:
+                await scheduler.trigger(first, by="startup")
         log.info("service.started", mode=container.settings.mode)
         yield container
         log.info("service.stopping")
@@ -207,6 +434,14 @@ def build_api(container: Container) -> FastAPI:
             clock_skew=container.resilience.skew.latest,
         ),
         jobs=None if container.scheduler is None else SchedulerControl(container.scheduler),
+        killswitch=container.kill_switch,
+        workflows=(
+            None
+            if container.runner is None
+            else WorkflowOperations(
+                container.runner, container.workflow_store, calendar=container.calendar
+            )
+        ),
         default_user=settings.users[0].id,
     )
     registry = container.resilience.metrics.registry
@@ -214,6 +449,11 @@ def build_api(container: Container) -> FastAPI:
     def render_metrics() -> tuple[bytes, str]:
         return generate_latest(registry), CONTENT_TYPE_LATEST
 
-    return create_api(
+    api = create_api(
         readiness=readiness, routers=[operator_router(deps), metrics_router(render_metrics)]
     )
+    if settings.mode == "sandbox" and settings.sandbox.expose:
+        # Sandbox control (faults, clock, changes behind our back) for demos; never in live.
+        for name, app in container.sandbox_apps.items():
+            api.mount(f"/sandbox/{name}", app)
+    return api

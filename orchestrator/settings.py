@@ -115,6 +115,24 @@ class KrxCalendarSettings(Section):
     extra_open_days: tuple[date, ...] = ()
 
 
+class SandboxSettings(Section):
+    """Sandbox mode only: the simulated upstreams run in-process with these seeds."""
+
+    kis_seed: Path | None = None
+    openbanking_seed: Path | None = None
+    # Force the simulated KRX session open so demos can trade at any hour ("auto" follows the
+    # real calendar and hours).
+    kis_session: Literal["auto", "open", "closed"] = "open"
+    # Serve the sandboxes' own APIs (faults, clock, behind-the-back cash changes) under
+    # /sandbox/kis and /sandbox/openbanking on the operator API port.
+    expose: bool = True
+
+
+class ServiceSettings(Section):
+    # Run one reconciliation right after start-up, whatever the schedule says.
+    reconcile_on_start: bool = True
+
+
 class AlertSettings(Section):
     """Where operator alerts go: always the log; also a Slack-compatible webhook when set."""
 
@@ -142,6 +160,8 @@ class Settings(BaseSettings):
     users: tuple[UserSettings, ...] = (UserSettings(id="demo"),)
     calendar: KrxCalendarSettings = KrxCalendarSettings()
     alerts: AlertSettings = AlertSettings()
+    service: ServiceSettings = ServiceSettings()
+    sandbox: SandboxSettings = SandboxSettings()
     # Vendor, resilience, scheduler and workflow sections: validated by their own models (see
     # `section()`), so the core stays vendor-neutral; unknown keys are still refused there.
     kis: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,183 @@
+"""The live services in the roles the workflow runner asks for (orchestrator.ports.workflows).
+
+Trading decisions read fresh: a cached balance may be up to a minute old, and a plan sized on it
+could overspend. Only display reads use the cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+
+import structlog
+
+from orchestrator.domain.alerts import Alert, Severity
+from orchestrator.domain.errors import AccountUnknown, GuardrailViolation, SourceError
+from orchestrator.domain.model import (
+    AccountRef,
+    AuditEvent,
+    CashBalance,
+    Institution,
+    OrderIntent,
+    Position,
+    Quote,
+)
+from orchestrator.ports import AccountSource, AuditLog, Clock, MarketData, Notifier
+from orchestrator.ports import workflows as wf
+from orchestrator.services.reconcile import ReconcileService, ReconciliationSettings
+
+log = structlog.get_logger(__name__)
+
+
+class AccountDirectory:
+    """Which source reads which of a user's accounts, from the `reconciliation.accounts` list."""
+
+    def __init__(
+        self, settings: ReconciliationSettings, sources: Mapping[str, AccountSource]
+    ) -> None:
+        self._settings = settings
+        self._sources = sources
+
+    async def accounts(self, user_id: str) -> list[tuple[AccountSource, AccountRef]]:
+        found: list[tuple[AccountSource, AccountRef]] = []
+        for entry in self._settings.accounts:
+            if entry.user != user_id or entry.source not in self._sources:
+                continue
+            source = self._sources[entry.source]
+            refs = await source.accounts(user_id)
+            found.extend((source, ref) for ref in refs if ref.account_id == entry.account)
+        return found
+
+    async def trading_account(self, user_id: str) -> AccountRef:
+        """The user's KIS account: the only place orders go."""
+        for _, ref in await self.accounts(user_id):
+            if ref.institution is Institution.KIS:
+                return ref
+        raise AccountUnknown("orchestrator", f"user {user_id} has no KIS account configured")
+
+
+class LivePortfolio:
+    """PortfolioReader over the account sources (fresh reads) and market data."""
+
+    def __init__(self, directory: AccountDirectory, market: MarketData, clock: Clock) -> None:
+        self._directory = directory
+        self._market = market
+        self._clock = clock
+
+    async def quotes(self, symbols: Sequence[str]) -> Mapping[str, Quote]:
+        quotes = await asyncio.gather(*(self._market.quote(s) for s in symbols))
+        return {q.symbol: q for q in quotes}
+
+    async def portfolio(self, user_id: str, symbols: Sequence[str]) -> wf.PortfolioView:
+        cash: list[CashBalance] = []
+        positions: list[Position] = []
+        orderable = Decimal(0)
+        for source, ref in await self._directory.accounts(user_id):
+            balance = await source.cash(ref, fresh=True)
+            cash.append(balance)
+            positions.extend(await source.positions(ref, fresh=True))
+            if ref.institution is Institution.KIS:
+                # Budget on what may be spent now, never the headline deposit (T+2 unsettled).
+                orderable += balance.orderable if balance.orderable is not None else Decimal(0)
+        wanted = sorted({*symbols, *(p.symbol for p in positions)})
+        return wf.PortfolioView(
+            as_of=self._clock.now(),
+            kis_orderable=orderable,
+            positions=tuple(positions),
+            cash=tuple(cash),
+            quotes=await self.quotes(wanted),
+        )
+
+
+class LiveReconciler:
+    """Reconciler role over the reconciliation service."""
+
+    def __init__(self, service: ReconcileService) -> None:
+        self._service = service
+
+    async def run_once(self, *, trigger: str) -> wf.ReconcileSummary:
+        report = await self._service.run_once(trigger=trigger)
+        return wf.ReconcileSummary(
+            run_id=report.run_id, status=report.status, break_count=len(report.breaks)
+        )
+
+
+class LiveSnapshotter:
+    """Snapshotter role: fresh reads of every account of the user (failures counted, not fatal)."""
+
+    def __init__(self, directory: AccountDirectory) -> None:
+        self._directory = directory
+
+    async def snapshot(self, user_id: str, *, trigger: str) -> wf.SnapshotSummary:
+        accounts = await self._directory.accounts(user_id)
+        failed = 0
+        for source, ref in accounts:
+            try:
+                await source.cash(ref, fresh=True)
+                await source.positions(ref, fresh=True)
+            except SourceError as e:
+                failed += 1
+                log.warning("workflow.snapshot_failed", account=ref.account_id, error=str(e))
+        return wf.SnapshotSummary(accounts=len(accounts), failed=failed)
+
+
+class ProposedTransfers:
+    """TransferProposer: records the proposal (audit) and alerts an operator; moves no money.
+
+    Money only moves through the guarded transfer path, after a person decides.
+    """
+
+    def __init__(self, audit: AuditLog, notifier: Notifier, clock: Clock) -> None:
+        self._audit = audit
+        self._notifier = notifier
+        self._clock = clock
+
+    async def propose(self, request: wf.TransferRequest) -> wf.TransferProposal:
+        detail = {
+            "user": request.user_id,
+            "amount": str(request.amount),
+            "from": request.from_institution.value,
+            "to": request.to_institution.value,
+            "reason": request.reason,
+        }
+        await self._audit.append(
+            AuditEvent(
+                at=self._clock.now(),
+                actor="workflow",
+                action="transfer.proposed",
+                subject=request.idempotency_key,
+                detail=detail,
+            )
+        )
+        await self._notifier.notify(
+            Alert(
+                key=f"transfer.proposed:{request.idempotency_key}",
+                text=(
+                    f"Funding transfer proposed for {request.user_id}: ₩{request.amount:,} "
+                    f"({request.reason}); needs an operator to execute it"
+                ),
+                severity=Severity.WARNING,
+                detail=detail,
+            )
+        )
+        return wf.TransferProposal(
+            id=request.idempotency_key,
+            idempotency_key=request.idempotency_key,
+            state="proposed",
+            amount=request.amount,
+        )
+
+
+class KillSwitchGuard:
+    """OrderGuard: no order leaves while the kill switch is on, whoever asks."""
+
+    def __init__(self, switch: wf.KillSwitchStore) -> None:
+        self._switch = switch
+
+    async def check(self, intent: OrderIntent) -> None:
+        state = await self._switch.kill_switch()
+        if state.on:
+            raise GuardrailViolation(
+                "kill_switch", f"orders are stopped: {state.reason or 'kill switch on'}"
+            )
