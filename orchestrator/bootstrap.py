@@ -44,7 +44,7 @@ from orchestrator.api.auth import ApiKey
 from orchestrator.api.routes import ApiDeps, StatusProbes, metrics_router, operator_router
 from orchestrator.calendar import KrxCalendar
 from orchestrator.clock import SystemClock
-from orchestrator.domain.errors import ConfigError, SourceError
+from orchestrator.domain.errors import AuthError, ConfigError, SourceError
 from orchestrator.logging import configure_logging
 from orchestrator.ports import AccountSource, Clock, Notifier
 from orchestrator.scheduling import (
@@ -162,8 +162,15 @@ def _sandbox_apps(settings: Settings, kis: KisSettings | None) -> dict[str, Any]
     }
 
 
-def build(loaded: LoadedSettings, *, clock: Clock | None = None) -> Container:
-    """Wire the process. No network I/O happens here; adapters connect lazily."""
+def build(
+    loaded: LoadedSettings, *, clock: Clock | None = None, attach_sandboxes: str | None = None
+) -> Container:
+    """Wire the process. No network I/O happens here; adapters connect lazily.
+
+    `attach_sandboxes` (sandbox mode): the base URL of a running service whose sandboxes this
+    process should use over loopback HTTP instead of starting its own in-process ones, so CLI
+    commands act on the same simulated broker and relay as `serve`.
+    """
     settings = loaded.settings
     clock = clock or SystemClock()
     db = Database(settings.database.url, echo=settings.database.echo)
@@ -171,6 +178,14 @@ def build(loaded: LoadedSettings, *, clock: Clock | None = None) -> Container:
     ob_settings = (
         loaded.section("openbanking", OpenBankingSettings) if settings.openbanking else None
     )
+    if settings.mode == "sandbox" and attach_sandboxes is not None:
+        base = attach_sandboxes.rstrip("/")
+        if kis_settings is not None:
+            kis_settings = kis_settings.model_copy(update={"base_url": f"{base}/sandbox/kis"})
+        if ob_settings is not None:
+            ob_settings = ob_settings.model_copy(
+                update={"base_url": f"{base}/sandbox/openbanking"}
+            )
     resilience_settings = _resilience_settings(loaded, kis_settings, ob_settings)
     notifier, clients = _notifier(settings, resilience_settings)
     cipher = build_cipher(settings)
@@ -192,7 +207,7 @@ def build(loaded: LoadedSettings, *, clock: Clock | None = None) -> Container:
         kill_switch=KillSwitch(workflow_store, clock),
         http_clients=clients,
     )
-    if settings.mode == "sandbox":
+    if settings.mode == "sandbox" and attach_sandboxes is None:
         container.sandbox_apps = _sandbox_apps(settings, kis_settings)
 
     def transport(name: str) -> httpx.AsyncBaseTransport | None:
@@ -330,10 +345,19 @@ def _orders_upkeep_action(c: Container) -> Action:
 
 
 async def prepare(container: Container) -> None:
-    """Start-up work every entry point needs: sandbox consent, then order recovery."""
-    if container.settings.mode == "sandbox" and container.openbanking is not None:
-        for user in container.settings.users:
-            await container.openbanking.consent.provision_sandbox_consent(user.id)
+    """Start-up work every entry point needs: the demo users' consent in sandbox mode."""
+    ob = container.openbanking
+    if container.settings.mode != "sandbox" or ob is None:
+        return
+    for user in container.settings.users:
+        if not await ob.consent.provision_sandbox_consent(user.id):
+            try:
+                await ob.source.accounts(user.id)
+            except AuthError:
+                # A new in-process sandbox does not know the tokens an earlier process stored:
+                # consent again, as a user would after the relay forgot them.
+                await ob.consent.revoke(user.id)
+                await ob.consent.provision_sandbox_consent(user.id)
 
 
 async def _recover(container: Container) -> None:

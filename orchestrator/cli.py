@@ -169,6 +169,277 @@ def workflows_validate(
         fail(f"configuration error:\n{e}", 2)
 
 
+def with_container(
+    config: Path | None, body: Callable[[Any], Coroutine[Any, Any, T]], *, logs: bool = False
+) -> T:
+    """Build the process's container, run start-up preparation, run `body`, close."""
+    from orchestrator import bootstrap
+
+    loaded = _loaded(config, logs=logs)
+    if not logs:
+        from orchestrator.logging import configure_logging
+
+        # Commands print their own output; keep routine log lines off the terminal.
+        configure_logging("WARNING", "console", stream=sys.stderr)
+
+    attach = _running_service(loaded.settings)
+
+    async def go() -> T:
+        container = bootstrap.build(loaded, attach_sandboxes=attach)
+        try:
+            await bootstrap.prepare(container)
+            return await body(container)
+        finally:
+            await container.close()
+
+    return run_async(go)
+
+
+def _running_service(settings: Any) -> str | None:
+    """In sandbox mode, the URL of a running `serve` whose sandboxes we should share."""
+    import httpx
+
+    if settings.mode != "sandbox" or not settings.sandbox.expose:
+        return None
+    base = f"http://{settings.api.host}:{settings.api.port}"
+    try:
+        httpx.get(f"{base}/sandbox/kis/_sandbox/accounts", timeout=0.5).raise_for_status()
+    except httpx.HTTPError:
+        return None
+    typer.echo(f"(using the sandboxes of the service running at {base})", err=True)
+    return base
+
+
+reconcile_app = typer.Typer(help="Reconciliation across both institutions and our ledger.")
+orders_app = typer.Typer(no_args_is_help=True, help="Duplicate-proof orders on KIS.")
+killswitch_app = typer.Typer(no_args_is_help=True, help="Stop (or allow) every order.")
+accounts_app = typer.Typer(no_args_is_help=True, help="Read linked accounts.")
+app.add_typer(orders_app, name="orders")
+app.add_typer(killswitch_app, name="killswitch")
+app.add_typer(accounts_app, name="accounts")
+
+
+@app.command("reconcile")
+def reconcile(
+    once: Annotated[bool, typer.Option("--once", help="Run one reconciliation now.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Run one reconciliation and print its report (exit 1 when it found breaks)."""
+    from orchestrator.services.reconcile import format_report
+
+    if not once:
+        fail("the service reconciles on its schedule; use --once to run one now", 2)
+
+    async def body(c: Any) -> Any:
+        return await c.reconcile.run_once(trigger="cli")
+
+    report = with_container(config, body)
+    typer.echo(report.to_json(indent=2) if as_json else format_report(report))
+    if report.status in ("breaks", "error"):
+        raise typer.Exit(1)
+
+
+def _orders(c: Any) -> Any:
+    if c.orders is None:
+        fail("no KIS section in the settings: orders are not configured", 2)
+    return c.orders
+
+
+@orders_app.command("place")
+def orders_place(
+    symbol: Annotated[str, typer.Option(help="KRX code, e.g. 005930.")],
+    side: Annotated[str, typer.Option(help="buy or sell.")],
+    qty: Annotated[int, typer.Option(help="Whole shares.", min=1)],
+    price: Annotated[str | None, typer.Option(help="Limit price (KRW); omit for market.")] = None,
+    key: Annotated[str | None, typer.Option(help="Idempotency key (repeat safely).")] = None,
+    user: Annotated[str, typer.Option(help="Whose KIS account.")] = "demo",
+    show_balance: Annotated[bool, typer.Option(help="Read KIS cash and positions after.")] = True,
+    config: ConfigOption = None,
+) -> None:
+    """Place one order on KIS: recorded before it is sent, sent once, never resent blindly."""
+    from orchestrator.orders_cli import place_command
+
+    async def body(c: Any) -> Any:
+        service = _orders(c)
+        account = await c.directory.trading_account(user)
+        result = await place_command(
+            service, account, symbol=symbol, side=side, quantity=qty, price=price, key=key
+        )
+        text = result.text
+        if show_balance and result.exit_code == 0:
+            text += "\n" + await _balance_text(c, user)
+        return result.exit_code, text
+
+    code, text = with_container(config, body)
+    typer.echo(text)
+    raise typer.Exit(code)
+
+
+@orders_app.command("cancel")
+def orders_cancel(intent_id: str, config: ConfigOption = None) -> None:
+    """Cancel the unfilled remainder of one of our orders."""
+    from orchestrator.orders_cli import cancel_command
+
+    async def body(c: Any) -> Any:
+        service = _orders(c)
+        if not service.ready:
+            await service.recover()
+        return await cancel_command(service, intent_id)
+
+    result = with_container(config, body)
+    typer.echo(result.text)
+    raise typer.Exit(result.exit_code)
+
+
+@orders_app.command("list")
+def orders_list(
+    user: Annotated[str | None, typer.Option(help="Only this user's orders.")] = None,
+    state: Annotated[list[str] | None, typer.Option(help="Only these states.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    config: ConfigOption = None,
+) -> None:
+    """Our order intents and what became of them (from our journal, no vendor call)."""
+    from orchestrator.orders_cli import list_command
+
+    async def body(c: Any) -> Any:
+        return await list_command(_orders(c), user_id=user, states=state or (), limit=limit)
+
+    result = with_container(config, body)
+    typer.echo(result.text)
+    raise typer.Exit(result.exit_code)
+
+
+async def _balance_text(c: Any, user: str) -> str:
+    lines = []
+    for source, ref in await c.directory.accounts(user):
+        cash = await source.cash(ref, fresh=True)
+        figures = [f"deposit ₩{cash.deposit:,}"]
+        if cash.orderable is not None:
+            figures.append(f"orderable ₩{cash.orderable:,}")
+        if cash.withdrawable is not None:
+            figures.append(f"withdrawable ₩{cash.withdrawable:,}")
+        lines.append(f"{ref.account_id} ({source.name}, {ref.masked_number}): {', '.join(figures)}")
+        lines.extend(
+            f"  {p.symbol} {p.name} x{p.quantity} avg ₩{p.avg_price:,}"
+            for p in await source.positions(ref, fresh=True)
+        )
+    return "\n".join(lines) or f"no accounts configured for {user}"
+
+
+@accounts_app.command("show")
+def accounts_show(
+    user: Annotated[str, typer.Option(help="Whose accounts.")] = "demo",
+    config: ConfigOption = None,
+) -> None:
+    """Fresh cash and positions of every configured account of the user."""
+
+    async def body(c: Any) -> str:
+        return await _balance_text(c, user)
+
+    typer.echo(with_container(config, body))
+
+
+@killswitch_app.command("status")
+def killswitch_status(config: ConfigOption = None) -> None:
+    """Show whether orders and transfers are stopped."""
+
+    async def body(c: Any) -> Any:
+        return await c.kill_switch.state()
+
+    typer.echo(with_container(config, body))
+
+
+@killswitch_app.command("on")
+def killswitch_on(
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")],
+    config: ConfigOption = None,
+) -> None:
+    """Stop every order and transfer until switched off. Audited."""
+
+    async def body(c: Any) -> Any:
+        return await c.kill_switch.set(True, reason, "cli")
+
+    typer.echo(with_container(config, body))
+
+
+@killswitch_app.command("off")
+def killswitch_off(
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")],
+    config: ConfigOption = None,
+) -> None:
+    """Allow orders and transfers again. Audited."""
+
+    async def body(c: Any) -> Any:
+        return await c.kill_switch.set(False, reason, "cli")
+
+    typer.echo(with_container(config, body))
+
+
+def _runner(c: Any) -> Any:
+    if c.runner is None:
+        fail("workflows are disabled or KIS is not configured", 2)
+    return c.runner
+
+
+@workflows_app.command("list")
+def workflows_list(config: ConfigOption = None) -> None:
+    """Loaded workflows with their schedules and next fire."""
+    from orchestrator.workflows import commands
+
+    async def body(c: Any) -> str:
+        runner = _runner(c)
+        return commands.list_workflows(runner.catalog, now=c.clock.now(), calendar=c.calendar)
+
+    typer.echo(with_container(config, body))
+
+
+@workflows_app.command("run")
+def workflows_run(
+    name: str,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only; send nothing.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Run a workflow now (approval-mode workflows stop at a plan awaiting approval)."""
+    from orchestrator.workflows import commands
+
+    async def body(c: Any) -> str:
+        runner = _runner(c)
+        if not dry_run and c.orders is not None and not c.orders.ready:
+            await c.orders.recover()
+        return await commands.run(runner, name, dry_run=dry_run)
+
+    typer.echo(with_container(config, body))
+
+
+@workflows_app.command("approve")
+def workflows_approve(run_id: str, config: ConfigOption = None) -> None:
+    """Approve a planned run: its orders are sent (once) if it has not expired."""
+    from orchestrator.workflows import commands
+
+    async def body(c: Any) -> str:
+        if c.orders is not None and not c.orders.ready:
+            await c.orders.recover()
+        return await commands.approve(_runner(c), run_id)
+
+    typer.echo(with_container(config, body))
+
+
+@workflows_app.command("reject")
+def workflows_reject(
+    run_id: str,
+    reason: Annotated[str, typer.Option(help="Why.")] = "",
+    config: ConfigOption = None,
+) -> None:
+    """Reject a planned run: nothing is sent."""
+    from orchestrator.workflows import commands
+
+    async def body(c: Any) -> str:
+        return await commands.reject(_runner(c), run_id, reason=reason)
+
+    typer.echo(with_container(config, body))
+
+
 @app.command()
 def serve(config: ConfigOption = None) -> None:
     """Run the service: scheduler and operator API."""
