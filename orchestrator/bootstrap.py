@@ -163,7 +163,11 @@ def _sandbox_apps(settings: Settings, kis: KisSettings | None) -> dict[str, Any]
 
 
 def build(
-    loaded: LoadedSettings, *, clock: Clock | None = None, attach_sandboxes: str | None = None
+    loaded: LoadedSettings,
+    *,
+    clock: Clock | None = None,
+    attach_sandboxes: str | None = None,
+    notifier: Notifier | None = None,
 ) -> Container:
     """Wire the process. No network I/O happens here; adapters connect lazily.
 
@@ -187,7 +191,8 @@ def build(
                 update={"base_url": f"{base}/sandbox/openbanking"}
             )
     resilience_settings = _resilience_settings(loaded, kis_settings, ob_settings)
-    notifier, clients = _notifier(settings, resilience_settings)
+    default_notifier, clients = _notifier(settings, resilience_settings)
+    notifier = notifier or default_notifier
     cipher = build_cipher(settings)
     secrets = SecretStore(db, cipher)
     workflow_store = DbWorkflowStore(db)
