@@ -107,7 +107,11 @@ class KisSettings(BaseModel):
 
     def rate_limits(self) -> dict[str, tuple[RateSpec, ...]]:
         """The limiter budget of this app key, to merge into `ResilienceSettings.rate_limits`."""
-        specs: tuple[RateSpec, ...] = (RateSpec(limit=self.per_second, per="second"),)
+        # Spread: a burst of `per_second` calls reaches KIS unevenly (connections open one after
+        # another) and can exceed its window there; KIS's own sample spaces calls too.
+        specs: tuple[RateSpec, ...] = (
+            RateSpec(limit=self.per_second, per="second", spread=True),
+        )
         if self.env == "real":
             specs += (RateSpec(limit=1000, per="minute"),)
         return {self.limit_key: specs}

@@ -26,6 +26,7 @@ def test_defaults_pick_the_official_host_and_limit_per_env() -> None:
     assert paper.limit_key.startswith("kis_paper_account:")
     assert [s.limit for s in real.rate_limits()[real.limit_key]] == [18, 1000]
     assert [s.limit for s in paper.rate_limits()[paper.limit_key]] == [1]
+    assert real.rate_limits()[real.limit_key][0].spread, "18/s must be spaced, not bursted"
     assert "PSdemo" not in real.limit_key
 
 
