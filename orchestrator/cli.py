@@ -440,6 +440,73 @@ def workflows_reject(
     typer.echo(with_container(config, body))
 
 
+consent_app = typer.Typer(no_args_is_help=True, help="Open-banking consent (audited).")
+app.add_typer(consent_app, name="consent")
+UserOption = Annotated[str, typer.Option(help="Whose consent.")]
+
+
+def _consent(c: Any) -> Any:
+    if c.openbanking is None:
+        fail("no openbanking section in the settings", 2)
+    return c.openbanking.consent
+
+
+@consent_app.command("start")
+def consent_start(user: UserOption = "demo", config: ConfigOption = None) -> None:
+    """Print the relay's authorization URL for the user to open (state and PKCE recorded)."""
+    from adapters.openbanking.consent import consent_start as start
+
+    async def body(c: Any) -> Any:
+        return await start(_consent(c), user, typer.echo)
+
+    with_container(config, body)
+
+
+@consent_app.command("finish")
+def consent_finish(
+    redirect_url: Annotated[
+        str | None, typer.Argument(help="The URL the relay sent you to.")
+    ] = None,
+    code: Annotated[
+        str | None, typer.Option(help="Authorization code (instead of the URL).")
+    ] = None,
+    state: Annotated[str | None, typer.Option(help="State (with --code).")] = None,
+    user: UserOption = "demo",
+    config: ConfigOption = None,
+) -> None:
+    """Exchange the code the relay returned for tokens (encrypted at rest)."""
+    from adapters.openbanking.consent import consent_finish as finish
+
+    async def body(c: Any) -> Any:
+        return await finish(
+            _consent(c), user, typer.echo, redirect_url=redirect_url, code=code, state=state
+        )
+
+    with_container(config, body)
+
+
+@consent_app.command("status")
+def consent_status(user: UserOption = "demo", config: ConfigOption = None) -> None:
+    """Whether the user's consent is granted and until when."""
+    from adapters.openbanking.consent import consent_status as status
+
+    async def body(c: Any) -> Any:
+        return await status(_consent(c), user, typer.echo)
+
+    with_container(config, body)
+
+
+@consent_app.command("revoke")
+def consent_revoke(user: UserOption = "demo", config: ConfigOption = None) -> None:
+    """Revoke the user's tokens at the relay and forget them here."""
+    from adapters.openbanking.consent import consent_revoke as revoke
+
+    async def body(c: Any) -> Any:
+        return await revoke(_consent(c), user, typer.echo)
+
+    with_container(config, body)
+
+
 @app.command()
 def serve(config: ConfigOption = None) -> None:
     """Run the service: scheduler and operator API."""
