@@ -187,9 +187,7 @@ def build(
         if kis_settings is not None:
             kis_settings = kis_settings.model_copy(update={"base_url": f"{base}/sandbox/kis"})
         if ob_settings is not None:
-            ob_settings = ob_settings.model_copy(
-                update={"base_url": f"{base}/sandbox/openbanking"}
-            )
+            ob_settings = ob_settings.model_copy(update={"base_url": f"{base}/sandbox/openbanking"})
     resilience_settings = _resilience_settings(loaded, kis_settings, ob_settings)
     default_notifier, clients = _notifier(settings, resilience_settings)
     notifier = notifier or default_notifier

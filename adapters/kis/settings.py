@@ -109,9 +109,7 @@ class KisSettings(BaseModel):
         """The limiter budget of this app key, to merge into `ResilienceSettings.rate_limits`."""
         # Spread: a burst of `per_second` calls reaches KIS unevenly (connections open one after
         # another) and can exceed its window there; KIS's own sample spaces calls too.
-        specs: tuple[RateSpec, ...] = (
-            RateSpec(limit=self.per_second, per="second", spread=True),
-        )
+        specs: tuple[RateSpec, ...] = (RateSpec(limit=self.per_second, per="second", spread=True),)
         if self.env == "real":
             specs += (RateSpec(limit=1000, per="minute"),)
         return {self.limit_key: specs}
