@@ -11,6 +11,8 @@ An empty result is ``A0018`` by default, ``A0000`` with an empty list if the see
 from __future__ import annotations
 
 import re
+import sys
+from bisect import bisect_left, bisect_right
 from datetime import datetime, time
 from typing import Any, Final
 
@@ -52,6 +54,37 @@ def _parse_cursor(text: str) -> tuple[datetime, int]:
     return moment, int(text[14:])
 
 
+def _key(entry: Transaction) -> tuple[datetime, int]:
+    # Whole seconds: the relay's range and cursor are inclusive at second granularity.
+    return entry.at.replace(microsecond=0), entry.seq
+
+
+def _page(
+    history: list[Transaction],
+    start: datetime,
+    end: datetime,
+    inquiry_type: str,
+    cursor: tuple[datetime, int] | None,
+    descending: bool,
+) -> tuple[list[Transaction], bool]:
+    """Up to PAGE_SIZE matching rows after the cursor, and whether more follow."""
+    lo = bisect_left(history, (start, 0), key=_key)
+    hi = bisect_right(history, (end, sys.maxsize), key=_key)
+    if cursor is not None:
+        if descending:
+            hi = min(hi, bisect_left(history, cursor, key=_key))
+        else:
+            lo = max(lo, bisect_right(history, cursor, key=_key))
+    indices = range(hi - 1, lo - 1, -1) if descending else range(lo, hi)
+    found: list[Transaction] = []
+    for i in indices:
+        if _wanted(history[i], inquiry_type):
+            if len(found) == PAGE_SIZE:
+                return found, True
+            found.append(history[i])
+    return found, False
+
+
 def _row(entry: Transaction) -> dict[str, str]:
     return {
         "tran_date": fmt_date(entry.at),
@@ -91,24 +124,9 @@ async def transaction_list(request: Request, relay: Relay) -> Response:
         raise RelayError(codes.A_INQUIRY_CONSENT_MISSING)
     bank = bank_gate(relay, account, bank_tran_id)
 
-    # Whole seconds on both ends: the relay's range is inclusive at second granularity.
-    matches = [
-        e
-        for e in account.history
-        if start <= e.at.replace(microsecond=0) <= end and _wanted(e, inquiry_type)
-    ]
-    matches.sort(key=lambda e: e.sort_key, reverse=descending)
-    if cursor is not None:
-        matches = [
-            e
-            for e in matches
-            if (
-                (e.at.replace(microsecond=0), e.seq) < cursor
-                if descending
-                else (e.at.replace(microsecond=0), e.seq) > cursor
-            )
-        ]
-    page, rest = matches[:PAGE_SIZE], matches[PAGE_SIZE:]
+    # History is kept sorted, so a page is a bisect plus a short scan: a 100k-row account pages in
+    # constant time instead of filtering and sorting everything on every request.
+    page, more = _page(account.history, start, end, inquiry_type, cursor, descending)
 
     body: dict[str, Any] = {
         "bank_name": codes.institution_name(account.bank_code_std),
@@ -116,8 +134,8 @@ async def transaction_list(request: Request, relay: Relay) -> Response:
         "fintech_use_num": account.fintech_use_num,
         "balance_amt": str(account.balance),
         "page_record_cnt": str(len(page)),
-        "next_page_yn": "Y" if rest else "N",
-        CURSOR: _cursor_of(page[-1]) if rest else "",
+        "next_page_yn": "Y" if more else "N",
+        CURSOR: _cursor_of(page[-1]) if more else "",
         "res_list": [_row(e) for e in page],
     }
     if not page and relay.seed.relay.empty_transaction_list == codes.A_NO_HISTORY:
