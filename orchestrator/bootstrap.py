@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ from orchestrator.clock import SystemClock
 from orchestrator.domain.errors import AuthError, ConfigError, SourceError
 from orchestrator.logging import configure_logging
 from orchestrator.ports import AccountSource, Clock, Notifier
+from orchestrator.ports.workflows import TradingCalendar
 from orchestrator.scheduling import (
     JobFire,
     JobSpec,
@@ -285,6 +287,9 @@ def _build_services(c: Container) -> None:
     wf_settings = c.loaded.section("workflows", WorkflowsSettings)
     if wf_settings.enabled and c.orders is not None and c.kis is not None:
         directory = c.directory
+        session: TradingCalendar = c.calendar
+        if settings.mode == "sandbox":
+            session = SandboxSession(c.calendar, settings.sandbox.kis_session)
         c.runner = WorkflowRunner(
             load_catalog(wf_settings.directory),
             WorkflowDeps(
@@ -296,7 +301,7 @@ def _build_services(c: Container) -> None:
                 snapshots=LiveSnapshotter(directory),
                 transfers=ProposedTransfers(c.audit, c.notifier, c.clock),
                 notifier=c.notifier,
-                calendar=c.calendar,
+                calendar=session,
                 clock=c.clock,
                 house_limits=wf_settings.house_limits,
             ),
@@ -307,6 +312,24 @@ def _build_services(c: Container) -> None:
             return await runner.fire(fire.action.split(":", 1)[1], fire.scheduled_for)
 
         c.actions["workflow:*"] = fire_workflow
+
+
+class SandboxSession:
+    """The KRX calendar as the sandbox sees it: with the simulated session forced open, the
+    workflow session-hours guardrail must agree with the broker, or demos could never trade at
+    night. Trading days still follow the real calendar."""
+
+    def __init__(self, calendar: KrxCalendar, session: str) -> None:
+        self._calendar = calendar
+        self._session = session
+
+    def is_trading_day(self, day: date) -> bool:
+        return self._calendar.is_trading_day(day)
+
+    def is_open(self, at: datetime) -> bool:
+        if self._session == "auto":
+            return self._calendar.is_open(at)
+        return self._session == "open"
 
 
 def _reconcile_action(service: ReconcileService) -> Action:

@@ -20,22 +20,6 @@ OPERATOR = {"Authorization": f"Bearer {DEMO_API_KEY}"}
 SAMSUNG_CMA = "120260101000000000240001"
 
 
-@pytest.fixture
-async def service(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[tuple[bootstrap.Container, httpx.AsyncClient, FakeNotifier]]:
-    monkeypatch.setenv("ORCH_DATABASE__URL", f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}")
-    monkeypatch.setenv("ORCH_SECURITY__SANDBOX_KEY_FILE", str(tmp_path / "key"))
-    notifier = FakeNotifier()
-    container = bootstrap.build(load_settings(Path("config/orchestrator.yaml")), notifier=notifier)
-    await migrate.upgrade(container.db)
-    async with bootstrap.running(container):
-        api = bootstrap.build_api(container)
-        transport = httpx.ASGITransport(app=api)
-        async with httpx.AsyncClient(transport=transport, base_url="http://svc") as client:
-            yield container, client, notifier
-
-
 async def _wait_for_reconciliation(
     container: bootstrap.Container, client: httpx.AsyncClient
 ) -> dict[str, Any]:

@@ -1,0 +1,64 @@
+"""Workflows end to end: the shipped DCA example against the in-process KIS sandbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from orchestrator.ports.workflows import RunStatus
+from orchestrator.workflows.commands import format_run
+from orchestrator.workflows.runner import RunNotAwaitingApproval
+
+DCA = "monthly-dca-005930"
+
+
+def _broker_orders(container: Any) -> list[Any]:
+    broker = container.sandbox_apps["kis"].state.broker
+    return [o for o in broker.book.orders if o.odno]
+
+
+async def test_dry_run_prints_a_plan_and_sends_nothing(service: Any) -> None:
+    """--dry-run plans the DCA buy and the broker sees no order."""
+    container, _, _ = service
+    before = len(_broker_orders(container))
+
+    run = await container.runner.run(DCA, dry_run=True)
+
+    assert run.status is RunStatus.PLANNED
+    assert "buy" in format_run(run)
+    assert "005930" in format_run(run)
+    assert len(_broker_orders(container)) == before
+
+
+async def test_approved_run_reaches_the_broker_exactly_once(service: Any) -> None:
+    """Approval mode plans first; approving sends the order once; approving again sends nothing."""
+    container, _, _ = service
+    before = len(_broker_orders(container))
+
+    planned = await container.runner.run(DCA)
+    assert planned.status is RunStatus.AWAITING_APPROVAL
+    assert len(_broker_orders(container)) == before
+
+    done = await container.runner.approve(planned.id, by="test")
+    with pytest.raises(RunNotAwaitingApproval):
+        await container.runner.approve(planned.id, by="test")
+
+    assert done.status is RunStatus.SUCCEEDED, format_run(done)
+    new = _broker_orders(container)[before:]
+    assert [o.pdno for o in new] == ["005930"]
+
+
+async def test_kill_switch_stops_the_run_and_says_why(service: Any) -> None:
+    """With the kill switch on nothing is sent and the run names the kill switch."""
+    container, _, _ = service
+    before = len(_broker_orders(container))
+    await container.kill_switch.set(True, "drill", "test")
+
+    planned = await container.runner.run(DCA)
+    if planned.status is RunStatus.AWAITING_APPROVAL:
+        planned = await container.runner.approve(planned.id, by="test")
+
+    assert planned.status is RunStatus.BLOCKED, format_run(planned)
+    assert "kill" in format_run(planned).lower()
+    assert len(_broker_orders(container)) == before
