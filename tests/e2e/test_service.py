@@ -3,18 +3,14 @@ and operator API, as `make run` starts it."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from adapters.db import migrate
-from adapters.fake import FakeNotifier
 from orchestrator import bootstrap
 from orchestrator.domain.model import BreakKind, OrderType, Side
-from orchestrator.settings import DEMO_API_KEY, load_settings
+from orchestrator.settings import DEMO_API_KEY
 
 OPERATOR = {"Authorization": f"Bearer {DEMO_API_KEY}"}
 SAMSUNG_CMA = "120260101000000000240001"
