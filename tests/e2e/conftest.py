@@ -28,5 +28,3 @@ async def service(
         transport = httpx.ASGITransport(app=api)
         async with httpx.AsyncClient(transport=transport, base_url="http://svc") as client:
             yield container, client, notifier
-
-
