@@ -49,3 +49,26 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Da
     """A migrated empty database, once on SQLite and once on the real PostgreSQL."""
     async with fresh_database(request.param, tmp_path) as database:
         yield database
+
+
+_BACKEND_OUTCOMES: dict[str, dict[str, int]] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Count outcomes of database-parametrized tests per engine (for the summary below)."""
+    if report.when != "call" and not (report.when == "setup" and report.skipped):
+        return
+    for backend in ("sqlite", "postgres"):
+        if f"[{backend}" in report.nodeid or f"-{backend}]" in report.nodeid:
+            counts = _BACKEND_OUTCOMES.setdefault(backend, {})
+            counts[report.outcome] = counts.get(report.outcome, 0) + 1
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Show that the store suites really ran on both engines (skips would be visible here)."""
+    if not _BACKEND_OUTCOMES:
+        return
+    terminalreporter.section("database engines")
+    for backend, counts in sorted(_BACKEND_OUTCOMES.items()):
+        figures = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
+        terminalreporter.write_line(f"{backend}: {figures}")
