@@ -4,17 +4,24 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+RUNTIME := $(VENV)/.runtime-stamp
 
 .PHONY: install run test lint typecheck contracts pytest bench format clean
 
-$(STAMP): pyproject.toml
+# `make run` needs only the runtime; `make test` adds the dev tools on top.
+$(RUNTIME): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUNTIME)
+
+$(STAMP): $(RUNTIME)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
 
-run: install
+run: $(RUNTIME)
 	$(BIN)/orchestrator db upgrade
 	$(BIN)/orchestrator serve
 
