@@ -99,6 +99,8 @@ class ReconciliationSettings(BaseModel):
     order_lookback_days: int = Field(default=7, ge=1, le=90)
     transaction_lookback_days: int = Field(default=31, ge=1, le=90)
     accounts: tuple[ReconciledAccountSettings, ...] = ()
+    # Users reconciled at the same time within one run.
+    user_concurrency: int = Field(default=8, ge=1, le=64)
 
     @model_validator(mode="after")
     def _consistent(self) -> ReconciliationSettings:
@@ -463,13 +465,21 @@ class ReconcileService:
                 accounts=len(self._settings.accounts),
             )
             await self._store.start_run(run_id, trigger=trigger, started_at=started)
-            results: list[_UserResult] = []
-            for user_id, accounts in users.items():
-                try:
-                    results.append(await self._reconcile_user(run_id, user_id, accounts))
-                except Exception as e:  # one user's failure must not stop the others
-                    log.exception("reconcile.user_failed", user_id=user_id)
-                    results.append(_UserResult(user_id, error=f"{user_id}: {describe(e)}"))
+            # Users are independent: reconcile several at once, each waiting only on its own
+            # per-user and per-key budgets; the bound keeps database writers few.
+            gate = asyncio.Semaphore(self._settings.user_concurrency)
+
+            async def one(
+                user_id: str, accounts: Sequence[ReconciledAccountSettings]
+            ) -> _UserResult:
+                async with gate:
+                    try:
+                        return await self._reconcile_user(run_id, user_id, accounts)
+                    except Exception as e:  # one user's failure must not stop the others
+                        log.exception("reconcile.user_failed", user_id=user_id)
+                        return _UserResult(user_id, error=f"{user_id}: {describe(e)}")
+
+            results = list(await asyncio.gather(*(one(u, a) for u, a in users.items())))
             finished = self._clock.now()
             report = _report(run_id, trigger, started, finished, results)
             await self._store.finish_run(
