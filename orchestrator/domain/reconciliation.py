@@ -425,23 +425,17 @@ def _check_orders(judge: _Judge, book: AccountBook) -> None:
         seen.add(ours.intent_id)
         if ours.filled_quantity == report.filled_quantity:
             continue
-        key = break_key(ours.intent_id)
-        if judge.recent(ours.updated_at, report.placed_at):
-            judge.wait(Pending(account, "fill in flight", BreakKind.MISSING_FILL, key))
-            judge.in_flight(account, f"fill of {ours.intent_id} in flight", ours.symbol)
-            continue
-        judge.add(
-            Break(
-                kind=BreakKind.MISSING_FILL,
-                account_id=account,
-                key=key,
-                detail=(
-                    f"broker order {report.order_id} ({ours.symbol} {ours.side}) shows "
-                    f"{report.filled_quantity} filled; our journal records {ours.filled_quantity}"
-                ),
-                expected=Decimal(ours.filled_quantity),
-                observed=Decimal(report.filled_quantity),
-            )
+        _missing_fill(
+            judge,
+            account,
+            ours,
+            recent=(ours.updated_at, report.placed_at),
+            waiting=("fill in flight", f"fill of {ours.intent_id} in flight"),
+            detail=(
+                f"broker order {report.order_id} ({ours.symbol} {ours.side}) shows "
+                f"{report.filled_quantity} filled; our journal records {ours.filled_quantity}"
+            ),
+            observed=Decimal(report.filled_quantity),
         )
     live_states = (OrderState.ACCEPTED, OrderState.PARTIALLY_FILLED, OrderState.FILLED)
     for order in book.orders:
@@ -451,25 +445,47 @@ def _check_orders(judge: _Judge, book: AccountBook) -> None:
             continue  # no broker number recorded: nothing to look up
         if book.orders_since is not None and order.created_at < book.orders_since:
             continue  # placed before the list we read: not judged here
-        key = break_key(order.intent_id)
-        if judge.recent(order.created_at, order.updated_at):
-            judge.wait(Pending(account, "order in flight", BreakKind.MISSING_FILL, key))
-            judge.in_flight(account, f"order {order.intent_id} in flight", order.symbol)
-            continue
-        judge.add(
-            Break(
-                kind=BreakKind.MISSING_FILL,
-                account_id=account,
-                key=key,
-                detail=(
-                    f"our journal says {order.state} ({order.filled_quantity}/{order.quantity} "
-                    f"{order.symbol}) as broker order {order.broker_order_id}; "
-                    "the broker has no such order"
-                ),
-                expected=Decimal(order.filled_quantity),
-                observed=ZERO,
-            )
+        _missing_fill(
+            judge,
+            account,
+            order,
+            recent=(order.created_at, order.updated_at),
+            waiting=("order in flight", f"order {order.intent_id} in flight"),
+            detail=(
+                f"our journal says {order.state} ({order.filled_quantity}/{order.quantity} "
+                f"{order.symbol}) as broker order {order.broker_order_id}; "
+                "the broker has no such order"
+            ),
+            observed=ZERO,
         )
+
+
+def _missing_fill(
+    judge: _Judge,
+    account: str,
+    order: RecordedOrder,
+    *,
+    recent: tuple[datetime, datetime],
+    waiting: tuple[str, str],
+    detail: str,
+    observed: Decimal,
+) -> None:
+    """A missing_fill break for `order`, or "too recent to judge" while it may be in flight."""
+    key = break_key(order.intent_id)
+    if judge.recent(*recent):
+        judge.wait(Pending(account, waiting[0], BreakKind.MISSING_FILL, key))
+        judge.in_flight(account, waiting[1], order.symbol)
+        return
+    judge.add(
+        Break(
+            kind=BreakKind.MISSING_FILL,
+            account_id=account,
+            key=key,
+            detail=detail,
+            expected=Decimal(order.filled_quantity),
+            observed=observed,
+        )
+    )
 
 
 def _judge_unknown(judge: _Judge, book: AccountBook, report: OrderReport, day: str) -> None:
