@@ -406,8 +406,9 @@ async def _bench(
         binding = max(limiter.waited, key=lambda k: limiter.waited[k]).partition(":")[0]
         why = f"the {binding} rate limit binds"
         print(
-            f"binding:                  the {binding} rate limit: its busiest key waited "
-            f"{busiest_wait:.1f} s of {wall:.1f} s"
+            f"binding:                  the {binding} rate limit: calls on its busiest key "
+            f"waited {busiest_wait:.1f} s in all (summed over concurrent callers) in a "
+            f"{wall:.1f} s run"
         )
     else:
         why = "no rate limit binds one run; round-trip latency does"
