@@ -62,3 +62,30 @@ async def test_kill_switch_stops_the_run_and_says_why(service: Any) -> None:
     assert planned.status is RunStatus.BLOCKED, format_run(planned)
     assert "kill" in format_run(planned).lower()
     assert len(_broker_orders(container)) == before
+
+
+async def test_operator_api_lists_workflows_and_approves_a_run(service: Any) -> None:
+    """/api/v1/workflows lists the shipped examples; an operator approves a run over the API."""
+    container, client, _ = service
+    operator = {"Authorization": "Bearer demo-operator-key-sandbox-only"}
+    viewer = {"Authorization": "Bearer demo-viewer-key-sandbox-only"}
+    before = len(_broker_orders(container))
+    planned = await container.runner.run(DCA)
+
+    listed = (await client.get("/api/v1/workflows", headers=viewer)).json()
+    runs = (await client.get("/api/v1/workflows/runs", headers=viewer)).json()
+    refused = await client.post(f"/api/v1/workflows/runs/{planned.id}/approve", headers=viewer)
+    approved = await client.post(f"/api/v1/workflows/runs/{planned.id}/approve", headers=operator)
+    again = await client.post(f"/api/v1/workflows/runs/{planned.id}/approve", headers=operator)
+
+    assert {w["name"] for w in listed} == {
+        "daily-reconcile",
+        "kis-cash-buffer",
+        DCA,
+        "quarterly-rebalance-60-40",
+    }
+    assert planned.id in {r["id"] for r in runs}
+    assert refused.status_code == 403
+    assert approved.status_code == 200, approved.text
+    assert again.status_code == 409
+    assert len(_broker_orders(container)) == before + 1
