@@ -340,6 +340,40 @@ def accounts_show(
     typer.echo(with_container(config, body))
 
 
+@accounts_app.command("history")
+def accounts_history(
+    account: Annotated[str, typer.Option(help="Account id (see `accounts show`).")],
+    days: Annotated[int, typer.Option(help="How many days back (KST).", min=1, max=3650)] = 90,
+    user: Annotated[str, typer.Option(help="Whose account.")] = "demo",
+    config: ConfigOption = None,
+) -> None:
+    """Every transaction of the account in the period, streamed page by page, oldest first."""
+    from datetime import timedelta
+
+    from orchestrator.domain.timeutil import to_kst
+
+    async def body(c: Any) -> int:
+        for source, ref in await c.directory.accounts(user):
+            if ref.account_id != account:
+                continue
+            end = to_kst(c.clock.now()).date()
+            count = 0
+            async for tx in source.transactions(ref, end - timedelta(days=days), end):
+                count += 1
+                sign = "+" if tx.direction.value == "in" else "-"
+                after = "" if tx.balance_after is None else f"  balance ₩{tx.balance_after:,}"
+                typer.echo(
+                    f"{to_kst(tx.occurred_at):%Y-%m-%d %H:%M:%S}  {sign}₩{tx.amount:,}"
+                    f"  {tx.description}{after}"
+                )
+            typer.echo(f"{count} transaction(s) in {days} day(s)")
+            return 0
+        typer.echo(f"no account {account} configured for {user}", err=True)
+        return 1
+
+    raise typer.Exit(with_container(config, body))
+
+
 @killswitch_app.command("status")
 def killswitch_status(config: ConfigOption = None) -> None:
     """Show whether orders and transfers are stopped."""

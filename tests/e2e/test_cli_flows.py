@@ -1,0 +1,67 @@
+"""The CLI against the embedded default (in-process sandboxes), as a user on a fresh checkout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from orchestrator.cli import app
+
+runner = CliRunner()
+SAMSUNG_CMA = "ob-0fff45b902a2"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORCH_DATABASE__URL", f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("ORCH_SECURITY__SANDBOX_KEY_FILE", str(tmp_path / "key"))
+    monkeypatch.setenv("ORCH_SANDBOX__EXPOSE", "false")  # never attach to a service running here
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+
+
+def test_orders_place_buys_at_market_and_the_position_shows() -> None:
+    """`orders place` buys 1 share of 005930 at market; the KIS balance read shows 11 shares."""
+    result = runner.invoke(
+        app, ["orders", "place", "--symbol", "005930", "--side", "buy", "--qty", "1"]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "-> accepted" in result.output
+    assert "005930 삼성전자 x11" in result.output
+    listed = runner.invoke(app, ["orders", "list"])
+    assert "005930" in listed.output
+    assert "accepted" in listed.output
+
+
+def test_accounts_history_streams_the_whole_samsung_history() -> None:
+    """Consent is provisioned and every transaction of the demo CMA is read across pages."""
+    result = runner.invoke(app, ["accounts", "history", "--account", SAMSUNG_CMA, "--days", "400"])
+
+    assert result.exit_code == 0, result.output
+    assert "80 transaction(s)" in result.output
+    assert "balance ₩15,234,870" in result.output.splitlines()[-2]
+
+
+def test_reconcile_once_prints_json() -> None:
+    """`reconcile --once --json` runs one reconciliation and prints its report."""
+    import json
+
+    result = runner.invoke(app, ["reconcile", "--once", "--json"])
+
+    report = json.loads(result.stdout)
+    assert report["status"] == "clean"
+    assert result.exit_code == 0
+
+
+def test_kill_switch_blocks_cli_orders() -> None:
+    """With the kill switch on, `orders place` sends nothing and says why."""
+    assert runner.invoke(app, ["killswitch", "on", "--reason", "drill"]).exit_code == 0
+
+    result = runner.invoke(
+        app, ["orders", "place", "--symbol", "005930", "--side", "buy", "--qty", "1"]
+    )
+
+    assert result.exit_code == 1
+    assert "kill_switch" in result.output
