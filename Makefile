@@ -46,7 +46,9 @@ format: install
 
 bench: install
 	$(BIN)/python -m bench.http_overhead
-	$(BIN)/python -m bench.limiter_precision --seconds 10
+	$(BIN)/python -m bench.limiter_precision
+	$(BIN)/python -m bench.transactions_sync
+	$(BIN)/python -m bench.reconcile_throughput
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
