@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.main import get_command
 
@@ -70,3 +71,40 @@ def test_ports_and_paths_match_the_service() -> None:
         assert Path(volume.split(":")[0]).exists(), volume
     assert Path("Dockerfile").exists()
     assert "postgresql+asyncpg://" in orch["environment"]["ORCH_DATABASE__URL"]
+
+
+def test_compose_environment_makes_a_valid_paper_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compose environment, applied to the shipped config, validates in paper mode."""
+    from adapters.kis import KisSettings
+    from adapters.openbanking.settings import OpenBankingSettings
+
+    env = COMPOSE["services"]["orchestrator"]["environment"]
+    values = {
+        "POSTGRES_PASSWORD": "pw",
+        "ORCH_TOKEN_KEY": "Zk9yX3Rlc3RzX29ubHlfMzJfYnl0ZXNfbG9uZ19rZXk=",
+        "KIS_APP_KEY": "PSrealAppKey",
+        "KIS_APP_SECRET": "secret",
+        "KIS_ACCOUNT": "12345678-01",
+        "OPENBANKING_CLIENT_ID": "cid",
+        "OPENBANKING_CLIENT_SECRET": "csecret",
+        "OPENBANKING_CLIENT_USE_CODE": "M202500001",
+        "OPENBANKING_REDIRECT_URI": "https://example.invalid/callback",
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    for name, value in env.items():
+        expanded = re.sub(
+            r"\$\{(\w+)(?::([?-])([^}]*))?\}",
+            lambda m: values.get(m.group(1)) or (m.group(3) if m.group(2) == "-" else ""),
+            str(value),
+        )
+        monkeypatch.setenv(name, expanded)
+
+    loaded = load_settings(Path("config/orchestrator.yaml"))
+
+    assert loaded.settings.mode == "paper"
+    assert loaded.settings.database.url.startswith("postgresql+asyncpg://")
+    kis = loaded.section("kis", KisSettings)
+    assert kis.app_key.get_secret_value() == "PSrealAppKey"
+    ob = loaded.section("openbanking", OpenBankingSettings)
+    assert ob.client_use_code == "M202500001"
