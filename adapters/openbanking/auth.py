@@ -12,6 +12,16 @@ the 2-legged `oob` one. User tokens are refreshed `refresh_ahead_days` before th
 tokens rotate at the relay (a sandbox choice where the spec is silent, §1.5), so refreshes of
 one user are serialised here, and a refusal is first checked against the stored token: another
 replica may just have rotated it.
+
+Like `KisTokens`, the tokens are held in memory: a user's access token, `user_seq_no` and expiry
+are read from the consent row and the vault once, then served from memory (a reconciliation
+makes several calls per user; reading and decrypting each time was most of the client's CPU).
+The copy is dropped (`forget`) whenever the token changes here: refreshed, rejected by the relay,
+or the consent ended; a rejected token is first compared with the vault's, since another process
+may have refreshed it. Changes made by other processes (a `consent revoke` from the CLI, a new
+consent) are seen at the latest `recheck_seconds` later, when the copy is read again, or at once
+if the relay rejects the held token. `OpenBankingConsent` should call `forget` after it grants or
+revokes.
 """
 
 from __future__ import annotations
@@ -19,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
@@ -118,6 +128,15 @@ class OpenBankingOAuth:
         return stored_token(reply, self._clock.now(), previous_refresh=previous_refresh)
 
 
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """A user's token as last read from the consent row and the vault."""
+
+    token: StoredToken
+    user_seq_no: str
+    loaded_at: datetime
+
+
 class OpenBankingTokens:
     """Access tokens for calls: per user (with consent) and the client's `oob` token."""
 
@@ -130,6 +149,7 @@ class OpenBankingTokens:
         clock: Clock,
         *,
         source: str = "openbanking",
+        recheck_seconds: float = 60.0,
     ) -> None:
         self._settings = settings
         self._oauth = oauth
@@ -138,7 +158,14 @@ class OpenBankingTokens:
         self._clock = clock
         self._source = source
         self._ahead = timedelta(days=settings.refresh_ahead_days)
+        self._recheck = timedelta(seconds=recheck_seconds)
         self._locks: dict[str, asyncio.Lock] = {}
+        # In-memory copies. A generation is bumped by every `forget`, so a read from the
+        # database that started before it cannot put an outdated copy back.
+        self._held: dict[str, _Held] = {}
+        self._generations: dict[str, int] = {}
+        self._oob: StoredToken | None = None
+        self._oob_generation = 0
 
     @staticmethod
     def user_key(user_id: str) -> str:
@@ -154,39 +181,67 @@ class OpenBankingTokens:
     def oob_bearer(self) -> Bearer:
         return _OobBearer(self)
 
+    def forget(self, user_id: str) -> None:
+        """Drop the in-memory copy of the user's token: the next call reads the database."""
+        self._held.pop(user_id, None)
+        self._generations[user_id] = self._generations.get(user_id, 0) + 1
+
+    def holds(self, user_id: str) -> bool:
+        """Whether a copy of the user's token is held in memory (for status and tests)."""
+        return user_id in self._held
+
     async def user_seq_no(self, user_id: str) -> str:
         """The relay's number for the user (spec §1.3), known once consent is granted."""
-        consent = await self._consents.get(user_id)
-        if consent is None or not consent.granted or not consent.user_seq_no:
+        held = await self._user(user_id)
+        if not held.user_seq_no:
             raise self._no_consent(user_id)
-        return consent.user_seq_no
+        return held.user_seq_no
 
     async def user_token(self, user_id: str) -> str:
         """The user's access token, refreshed first when it is within the refresh window."""
-        token = await self._granted_token(user_id)
+        token = (await self._user(user_id)).token
         if token.expires_at - self._clock.now() <= self._ahead:
             token = await self._refresh(user_id, token, forced=False)
         return token.access_token
 
     async def renew_user(self, user_id: str, rejected: str) -> str:
-        """A token after the relay rejected `rejected` (O0002/O0003): refreshed now."""
-        token = await self._granted_token(user_id)
+        """A token after the relay rejected `rejected` (O0002/O0003): the vault's, or refreshed.
+
+        The copy in memory is dropped and the consent and vault read again first: another
+        process may have refreshed the token (or the consent may have ended) meanwhile.
+        """
+        held = self._fresh_held(user_id)
+        if held is not None and held.token.access_token != rejected:
+            return held.token.access_token  # renewed here meanwhile
+        self.forget(user_id)
+        token = (await self._user(user_id, rejected=rejected)).token
         if token.access_token != rejected:
             return token.access_token  # somebody refreshed it meanwhile
         return (await self._refresh(user_id, token, forced=True)).access_token
 
     async def oob_token(self) -> str:
         """The 2-legged `oob` token, issued again when missing or near expiry."""
+        token = self._oob
+        if token is not None and token.expires_at - self._clock.now() > self._ahead:
+            return token.access_token
+        generation = self._oob_generation
         token = await self._vault.load(self.oob_key)
         if token is None or token.expires_at - self._clock.now() <= self._ahead:
             token = await self._issue_oob(stale=token)
+        self._hold_oob(token, generation)
         return token.access_token
 
     async def renew_oob(self, rejected: str) -> str:
+        held = self._oob
+        if held is not None and held.access_token != rejected:
+            return held.access_token
+        self._forget_oob()
+        generation = self._oob_generation
         token = await self._vault.load(self.oob_key)
-        if token is not None and token.access_token != rejected:
-            return token.access_token
-        return (await self._issue_oob(stale=token, forced=True)).access_token
+        if token is None or token.access_token == rejected:
+            token = await self._issue_oob(stale=token, forced=True)
+        self._hold_oob(token, generation)
+        return token.access_token
 
     # --- internals ----------------------------------------------------------------------------
 
@@ -199,16 +254,57 @@ class OpenBankingTokens:
             f"user {user_id} has no open-banking consent: run `orchestrator consent start`",
         )
 
-    async def _granted_token(self, user_id: str) -> StoredToken:
-        consent = await self._consents.get(user_id)
-        if consent is None or not consent.granted:
-            raise self._no_consent(user_id)
-        token = await self._vault.load(self.user_key(user_id))
-        if token is None:
-            raise self._no_consent(user_id)
-        return token
+    def _fresh_held(self, user_id: str) -> _Held | None:
+        held = self._held.get(user_id)
+        if held is None:
+            return None
+        age = self._clock.now() - held.loaded_at
+        if age < timedelta(0) or age >= self._recheck:
+            return None  # read it again: another process may have changed the consent
+        return held
+
+    async def _user(self, user_id: str, *, rejected: str | None = None) -> _Held:
+        """The user's token and user_seq_no: from memory, else from the consent row and vault.
+
+        One read per user at a time; a token equal to `rejected` is returned but not held.
+        """
+        held = self._fresh_held(user_id)
+        if held is not None:
+            return held
+        async with self._lock(f"load:{self.user_key(user_id)}"):
+            held = self._fresh_held(user_id)
+            if held is not None:
+                return held
+            generation = self._generations.get(user_id, 0)
+            consent = await self._consents.get(user_id)
+            if consent is None or not consent.granted:
+                self.forget(user_id)
+                raise self._no_consent(user_id)
+            token = await self._vault.load(self.user_key(user_id))
+            if token is None:
+                self.forget(user_id)
+                raise self._no_consent(user_id)
+            held = _Held(token, consent.user_seq_no, self._clock.now())
+            if token.access_token != rejected and self._generations.get(user_id, 0) == generation:
+                self._held[user_id] = held
+            return held
 
     async def _refresh(self, user_id: str, seen: StoredToken, *, forced: bool) -> StoredToken:
+        """`_refresh_stored`, dropping the copy in memory when the token changed."""
+        try:
+            token = await self._refresh_stored(user_id, seen, forced=forced)
+        except ConsentRequired:
+            self.forget(user_id)
+            raise
+        if token.access_token != seen.access_token:
+            # Read it again from the database next time: a refresh stored while the consent
+            # ended is discarded by the store, and must not live on here.
+            self.forget(user_id)
+        return token
+
+    async def _refresh_stored(
+        self, user_id: str, seen: StoredToken, *, forced: bool
+    ) -> StoredToken:
         key = self.user_key(user_id)
         async with self._lock(key):
             current = await self._vault.load(key)
@@ -268,6 +364,7 @@ class OpenBankingTokens:
             return fresh
 
     async def _end(self, user_id: str, now: datetime) -> None:
+        self.forget(user_id)
         await self._consents.end(
             user_id,
             ConsentState.EXPIRED,
@@ -276,6 +373,14 @@ class OpenBankingTokens:
             audit=_audit(now, "openbanking.consent_expired", user_id),
         )
         log.warning("openbanking.consent_expired", user_id=user_id)
+
+    def _forget_oob(self) -> None:
+        self._oob = None
+        self._oob_generation += 1
+
+    def _hold_oob(self, token: StoredToken, generation: int) -> None:
+        if self._oob_generation == generation:
+            self._oob = token
 
     async def _issue_oob(self, *, stale: StoredToken | None, forced: bool = False) -> StoredToken:
         async with self._lock(self.oob_key):

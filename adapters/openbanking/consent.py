@@ -147,6 +147,7 @@ class OpenBankingConsent:
                 detail={"scope": token.scope, "expires_at": token.expires_at.isoformat()},
             ),
         )
+        self._tokens.forget(user_id)  # the in-memory copy belongs to the previous consent
         log.info(
             "openbanking.consent_granted",
             user_id=user_id,
@@ -186,6 +187,7 @@ class OpenBankingConsent:
                 detail={"previous_state": consent.state.value},
             ),
         )
+        self._tokens.forget(user_id)
         log.info("openbanking.consent_revoked", user_id=user_id)
         return await self.status(user_id)
 
