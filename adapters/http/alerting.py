@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from orchestrator.domain.alerts import Alert, Severity
-from orchestrator.domain.errors import AuthError, RateLimited, SourceError
+from orchestrator.domain.errors import AuthError, RateLimited, SourceError, TokenExpired
 from orchestrator.ports import Notifier
 
 
@@ -16,6 +16,9 @@ def classify(
     # The vendor's code decides before the HTTP status: KIS throttles token issuance with a 403.
     if status == 429 or isinstance(error, RateLimited):
         kind, severity, what = "throttled", Severity.WARNING, "throttled us"
+    elif isinstance(error, TokenExpired):
+        # Renewed by the adapter: worth a line, not a page (a failed renewal alerts as auth).
+        kind, severity, what = "token_renewed", Severity.WARNING, "rejected an expired token"
     elif (status is not None and status in (401, 403)) or isinstance(error, AuthError):
         kind, severity, what = "auth", Severity.CRITICAL, "authentication failed"
     elif status is not None and status >= 500:

@@ -31,6 +31,7 @@ from orchestrator.domain.errors import (
     RequestRefused,
     SourceError,
     SourceUnavailable,
+    TokenExpired,
 )
 
 TOKEN_THROTTLE_SECONDS = 60.0  # spec §2.1: 1 issuance per minute per app key
@@ -176,7 +177,9 @@ def error_for(
         return RateLimited(source, text, code=code_or_none)
     if kind is Kind.TOKEN_THROTTLED:
         return TokenThrottled(source, text, code=code_or_none, retry_after=TOKEN_THROTTLE_SECONDS)
-    if kind in (Kind.RENEW_TOKEN, Kind.CREDENTIALS):
+    if kind is Kind.RENEW_TOKEN:
+        return TokenExpired(source, text, code=code_or_none)
+    if kind is Kind.CREDENTIALS:
         return AuthError(source, text, code=code_or_none)
     if kind in (Kind.RETRY, Kind.PAGE_CHANGED) and sending_order:
         return OrderOutcomeUnknown(source, text, code=code_or_none)

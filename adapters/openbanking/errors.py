@@ -32,6 +32,7 @@ from orchestrator.domain.errors import (
     RequestRefused,
     SourceError,
     SourceUnavailable,
+    TokenExpired,
 )
 
 Operation = Literal["read", "transfer", "token"]
@@ -176,7 +177,9 @@ def _error(
         # Not in the spec: never guess that money did not move.
         return (OutcomeUnknown if transfer else RequestRefused)(source, text, code=code)
     match kind:
-        case Kind.RENEW_TOKEN | Kind.CREDENTIALS:
+        case Kind.RENEW_TOKEN:
+            return TokenExpired(source, text, code=code)
+        case Kind.CREDENTIALS:
             return AuthError(source, text, code=code)
         case Kind.CONSENT:
             return ConsentRequired(source, text, code=code)

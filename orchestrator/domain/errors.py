@@ -7,7 +7,8 @@
     │   │   │                       gateway rate limit); reads may be retried with backoff
     │   │   └── RateLimited         the gateway refused before accepting (e.g. KIS EGW00201);
     │   │                           safe to send again after backoff, even for an order
-    │   ├── AuthError               renew credentials: token expired/invalid; alert the operator
+    │   ├── AuthError               renew credentials: refused credentials; alert the operator
+    │   │   ├── TokenExpired        the adapter renews the token itself and retries once
     │   │   └── ConsentRequired     a person must (re)grant consent; no retry helps
     │   ├── AccountUnknown          the source has no such account; fix the link
     │   ├── RequestRefused          refused, never resend as-is: the upstream said no
@@ -70,6 +71,13 @@ class RateLimited(SourceUnavailable):
 
 class AuthError(SourceError):
     """A token is expired, invalid or lacks scope; credentials must be renewed."""
+
+
+class TokenExpired(AuthError):
+    """The access token was expired or unknown upstream; the adapter renews it and retries once.
+
+    Routine (tokens expire, upstreams restart): a warning, not a page, unless renewal fails.
+    """
 
 
 class ConsentRequired(AuthError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from adapters.http.alerting import classify
 from orchestrator.domain.alerts import Severity
-from orchestrator.domain.errors import AuthError, RateLimited
+from orchestrator.domain.errors import AuthError, RateLimited, TokenExpired
 
 
 def test_a_throttle_answered_with_403_is_throttling_not_an_auth_failure() -> None:
@@ -23,3 +23,12 @@ def test_an_auth_failure_is_critical() -> None:
     assert alert is not None
     assert alert.key == "upstream.kis.auth"
     assert alert.severity is Severity.CRITICAL
+
+
+def test_an_expired_token_the_adapter_renews_is_a_warning() -> None:
+    """Token expiry is routine (the adapter renews it): warned, not paged as an auth failure."""
+    alert = classify("kis", "balance", 500, TokenExpired("kis", "expired", code="EGW00123"))
+
+    assert alert is not None
+    assert alert.key == "upstream.kis.token_renewed"
+    assert alert.severity is Severity.WARNING

@@ -27,6 +27,7 @@ from orchestrator.domain.errors import (
     RequestRefused,
     SourceError,
     SourceUnavailable,
+    TokenExpired,
 )
 
 # Every code named in shared/specs/kis-openapi.md §2.1, §4, §5, §6 and §9 (ranges expanded).
@@ -66,8 +67,8 @@ def test_every_spec_code_has_a_row() -> None:
     [
         ("EGW00201", 500, RateLimited, RateLimited),
         ("EGW00215", 500, RateLimited, RateLimited),
-        ("EGW00123", 500, AuthError, AuthError),
-        ("EGW00121", 500, AuthError, AuthError),
+        ("EGW00123", 500, TokenExpired, TokenExpired),
+        ("EGW00121", 500, TokenExpired, TokenExpired),
         ("EGW02004", 500, AuthError, AuthError),
         ("EGW00133", 403, TokenThrottled, TokenThrottled),
         ("EGW00001", 500, SourceUnavailable, OrderOutcomeUnknown),

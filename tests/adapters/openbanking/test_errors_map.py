@@ -24,6 +24,7 @@ from orchestrator.domain.errors import (
     RequestRefused,
     SourceError,
     SourceUnavailable,
+    TokenExpired,
 )
 
 # Copied from the spec (§3.2 O-codes, §3.3 A-codes and bank_rsp_codes, §2.11), not from errors.py.
@@ -91,8 +92,8 @@ def test_error_for_is_total(code: str, bank: str, message: str) -> None:
 @pytest.mark.parametrize(
     ("code", "message", "bank", "operation", "expected"),
     [
-        ("O0003", "", "", "read", AuthError),
-        ("O0002", "", "", "read", AuthError),
+        ("O0003", "", "", "read", TokenExpired),
+        ("O0002", "", "", "read", TokenExpired),
         ("O0001", "인증요청 거부 [3002110]", "", "token", ConsentRequired),
         ("O0001", "인증요청 거부 [3000201]", "", "token", AuthError),
         ("O0008", "", "", "read", RateLimited),
