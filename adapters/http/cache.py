@@ -12,7 +12,7 @@ from typing import Generic, TypeVar
 import structlog
 from cachetools import LRUCache, TTLCache
 
-from adapters.http.clock import SystemClock
+from orchestrator.clock import SystemClock
 from orchestrator.domain.errors import SourceUnavailable
 from orchestrator.ports import Clock
 

@@ -7,7 +7,7 @@ from email.utils import parsedate_to_datetime
 
 import structlog
 
-from adapters.http.clock import SystemClock
+from orchestrator.clock import SystemClock
 from orchestrator.ports import Clock
 
 log = structlog.get_logger(__name__)

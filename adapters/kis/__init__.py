@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import httpx
 
 from adapters.http import DisplayCache, Resilience
-from adapters.http.clock import SystemClock
 from adapters.http.limiter import Sleep
 from adapters.kis.account import KisAccountSource
 from adapters.kis.auth import KisTokens, TokenVault
@@ -21,6 +20,7 @@ from adapters.kis.client import KisClient
 from adapters.kis.executor import KisOrderExecutor
 from adapters.kis.quotes import KisMarketData
 from adapters.kis.settings import KisSettings
+from orchestrator.clock import SystemClock
 from orchestrator.domain.model import CashBalance, Position
 from orchestrator.ports import Clock
 

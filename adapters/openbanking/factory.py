@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import httpx
 
 from adapters.http import DisplayCache, Resilience
-from adapters.http.clock import SystemClock
 from adapters.openbanking.account import OpenBankingAccountSource
 from adapters.openbanking.auth import OpenBankingOAuth, OpenBankingTokens
 from adapters.openbanking.client import OpenBankingClient, TranIds
@@ -15,6 +14,7 @@ from adapters.openbanking.consent import OpenBankingConsent
 from adapters.openbanking.settings import OpenBankingSettings
 from adapters.openbanking.stores import Stores
 from adapters.openbanking.transfers import OpenBankingTransfers
+from orchestrator.clock import SystemClock
 from orchestrator.domain.model import CashBalance
 from orchestrator.ports import Clock
 
