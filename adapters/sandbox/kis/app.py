@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -28,7 +29,7 @@ from adapters.sandbox.kis.order_list import inquire_daily_ccld, inquire_psbl_rvs
 from adapters.sandbox.kis.quotes import inquire_price
 from adapters.sandbox.kis.seed import load_seed
 from adapters.sandbox.kis.trading import Booked, amend_order, place_cash_order
-from adapters.sandbox.kis.wire import json_response
+from adapters.sandbox.kis.wire import GatewayCasing, json_response
 
 _TRADING = "/uapi/domestic-stock/v1/trading"
 
@@ -160,7 +161,7 @@ def create_app(
         Route("/_sandbox/cash", control.cash, methods=["POST"]),
         Route("/{path:path}", _no_service, methods=["GET", "POST", "PUT", "DELETE"]),
     ]
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, middleware=[Middleware(GatewayCasing)])
     app.state.broker = Broker(env, seed_model, clock)
     app.state.sleep = sleep or asyncio.sleep
     return app

@@ -6,10 +6,23 @@ Plain HTTP on the given host and port: clients swap the KIS https base URL for t
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from adapters.sandbox.kis.app import create_app
+
+
+def uvicorn_config(
+    app: ASGIApp, host: str = "127.0.0.1", port: int = 0, **options: Any
+) -> uvicorn.Config:
+    """uvicorn settings for a sandbox app: no Date/Server headers of uvicorn's own (it writes
+    them in lowercase; the app writes `Date` with the gateway's casing instead)."""
+    options.setdefault("log_level", "info")
+    return uvicorn.Config(
+        app, host=host, port=port, date_header=False, server_header=False, **options
+    )
 
 
 def serve(host: str, port: int, env: str, seed_path: Path | None) -> None:
@@ -17,4 +30,4 @@ def serve(host: str, port: int, env: str, seed_path: Path | None) -> None:
     if env not in ("real", "paper"):
         raise ValueError(f"env must be 'real' or 'paper', not {env!r}")
     app = create_app(env="real" if env == "real" else "paper", seed_path=seed_path)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    uvicorn.Server(uvicorn_config(app, host, port)).run()

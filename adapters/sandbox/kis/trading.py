@@ -195,7 +195,9 @@ def amend_order(broker: Broker, appkey: str, body: Params) -> Booked:
     venue = body.text("EXCG_ID_DVSN_CD", required=False)
     if original is None or original.account != account.number or original.kind == "cancel":
         raise errors.invalid_input("ORGN_ODNO")
-    if orgno != original.orgno:
+    # Blank is accepted, as the real API does (spec §4.2: KIS's own backtester and several
+    # maintained clients cancel with ""); a wrong non-blank branch is still refused.
+    if orgno and orgno != original.orgno:
         raise errors.invalid_input("KRX_FWDG_ORD_ORGNO")
     now = broker.now()
     _check_session(broker, original.division, now)

@@ -10,8 +10,10 @@ import json
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
+from email.utils import formatdate
 
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.sandbox.kis.clock import KST
 
@@ -58,3 +60,43 @@ def json_response(
     response = Response(content, status_code=status, headers=headers)
     response.headers["content-type"] = JSON_CONTENT_TYPE
     return response
+
+
+# KIS's own reply headers travel in lowercase; every standard header is capitalised
+# (spec §3, "Header-name casing on the wire"). The official sample copies the lowercase
+# names into namedtuple fields, so `content-type` in lowercase breaks every call there.
+KIS_OWN_HEADERS = frozenset({b"tr_id", b"tr_cont", b"gt_uid"})
+
+
+def wire_name(name: bytes) -> bytes:
+    """A header name as the gateway writes it: `Content-Type`, but `tr_id`."""
+    lower = name.lower()
+    if lower in KIS_OWN_HEADERS:
+        return lower
+    return b"-".join(part.capitalize() for part in lower.split(b"-"))
+
+
+class GatewayCasing:
+    """ASGI middleware: every reply of the app leaves with the gateway's header-name casing
+    and a `Date` header. Starlette keeps header names in lowercase internally, and uvicorn
+    writes them as given, so the names are rewritten on their way out. Serve the app with
+    uvicorn's own Date/Server headers off (`server.uvicorn_config`): uvicorn adds them in
+    lowercase."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def cased(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(wire_name(k), v) for k, v in message.get("headers", [])]
+                if not any(k == b"Date" for k, _ in headers):
+                    headers.insert(0, (b"Date", formatdate(usegmt=True).encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, cased)

@@ -407,3 +407,24 @@ async def test_stop_limit_waits_for_its_trigger(real: Kis) -> None:
     assert trigger > prices.price("069500", now)
     assert waiting["tot_ccld_qty"] == "0"
     assert (done["tot_ccld_qty"], done["avg_prvs"]) == ("1", str(trigger))
+
+
+async def test_cancel_with_a_blank_branch_is_accepted(real: Kis, paper: Kis) -> None:
+    """Spec §4.2: a blank KRX_FWDG_ORD_ORGNO is accepted on cancel and modify (KIS's own
+    backtester sends ""); a wrong non-blank branch is still refused."""
+    results = []
+    for kis in (real, paper):
+        placed = (await kis.order("buy", "005930", 2, 60000, "00")).json()
+        wrong = {"output": {**placed["output"], "KRX_FWDG_ORD_ORGNO": "99999"}}
+        refused = (await kis.amend(wrong)).json()
+        modify_blank = {"output": {**placed["output"], "KRX_FWDG_ORD_ORGNO": ""}}
+        modified = (
+            await kis.amend(modify_blank, action="01", qty=1, price=60100, all_qty="N")
+        ).json()
+        cancelled = (await kis.amend(modify_blank)).json()
+        results.append((refused["msg_cd"], modified["rt_cd"], cancelled["rt_cd"]))
+        rows = (await kis.daily_ccld()).json()["output1"]
+        original = next(r for r in rows if r["odno"] == placed["output"]["ODNO"])
+        assert (original["cncl_cfrm_qty"], original["rmn_qty"]) == ("1", "0")
+
+    assert results == [("OPSQ2001", "0", "0"), ("OPSQ2001", "0", "0")]
