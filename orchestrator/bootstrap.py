@@ -56,6 +56,7 @@ from orchestrator.scheduling import (
     SchedulerSettings,
     default_replica_id,
 )
+from orchestrator.services.breaks import BreakService
 from orchestrator.services.orders import OrderService, WorkflowOrders
 from orchestrator.services.reconcile import ReconcileService, ReconciliationSettings
 from orchestrator.services.workflow_support import (
@@ -107,6 +108,11 @@ class Container:
     @property
     def settings(self) -> Settings:
         return self.loaded.settings
+
+    @property
+    def breaks(self) -> BreakService:
+        """Operator actions on breaks (acknowledge, resolve by hand); needs only the database."""
+        return BreakService(DbReconciliationStore(self.db), self.clock)
 
     async def close(self) -> None:
         for task in self.background:

@@ -19,6 +19,7 @@ from adapters.db.tables import (
     OrderIntentRow,
     StoredSecretRow,
 )
+from orchestrator.domain.breaks import ACTIVE_STATUSES
 
 
 def plain(value: Any) -> Any:
@@ -98,7 +99,9 @@ class DbOperatorQueries:
     async def open_break_count(self) -> int:
         async with self._db.session() as s:
             count = await s.execute(
-                select(func.count()).select_from(BreakRow).where(col(BreakRow.status) == "open")
+                select(func.count())
+                .select_from(BreakRow)
+                .where(col(BreakRow.status).in_([s.value for s in ACTIVE_STATUSES]))
             )
             return int(count.scalar_one())
 

@@ -18,6 +18,7 @@ from sqlalchemy import exc, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from adapters.db.audit import append_in
 from adapters.db.engine import Database
 from adapters.db.tables import (
     BreakRow,
@@ -27,9 +28,17 @@ from adapters.db.tables import (
     SnapshotRow,
     TransferRow,
 )
+from orchestrator.domain.breaks import (
+    ACTIVE_STATUSES,
+    BreakRecord,
+    BreakStatus,
+    Resolution,
+    decide_run,
+)
 from orchestrator.domain.model import (
     AccountKind,
     AccountRef,
+    AuditEvent,
     Break,
     CashBalance,
     Direction,
@@ -49,7 +58,7 @@ from orchestrator.domain.reconciliation import (
     RecordedTransfer,
 )
 from orchestrator.domain.timeutil import to_utc
-from orchestrator.ports.reconciliation import OPEN, RESOLVED, BreakChanges, BreakRecord, RunRecord
+from orchestrator.ports.reconciliation import ACTIVE, OPEN, BreakChanges, RunRecord
 
 log = structlog.get_logger(__name__)
 
@@ -57,6 +66,7 @@ _MAX_RACES = 3
 _TERMINAL_ORDERS = [s.value for s in OrderState if s.terminal]
 _UNRESOLVED_TRANSFERS = [s.value for s in TransferState if s.unresolved]
 _PORTFOLIO_SEARCH_RUNS = 50
+_ACTIVE = [s.value for s in ACTIVE_STATUSES]
 
 
 class _Raced(Exception):
@@ -170,10 +180,28 @@ class DbReconciliationStore:
                     return await _apply(
                         session, run_id, user_id, account_ids, found, unjudged, to_utc(now)
                     )
-            except exc.IntegrityError:
-                # Another run opened one of these breaks first: re-apply on top of its rows.
+            except (exc.IntegrityError, _Raced):
+                # Another run opened one of these breaks first, or an operator changed one:
+                # decide again on top of what they wrote.
                 log.info("reconcile.break_raced", attempt=attempt)
         raise RuntimeError("reconciliation: breaks kept racing; giving up this run")
+
+    async def get_break(self, break_id: int) -> BreakRecord | None:
+        async with self._db.session() as session:
+            row = await session.get(BreakRow, break_id)
+            return None if row is None else _break_of(row)
+
+    async def save_break(self, record: BreakRecord, *, audit: AuditEvent) -> bool:
+        try:
+            async with self._db.session() as session:
+                if not await _write(session, record):
+                    return False
+                await append_in(session, audit)
+                return True
+        except exc.IntegrityError:
+            # A run reopened or opened the identity meanwhile (open_key), or the audit head
+            # moved: the caller re-reads and decides again.
+            return False
 
     # --- queries (operator API, CLI) ----------------------------------------------------------
 
@@ -218,7 +246,9 @@ class DbReconciliationStore:
         offset: int = 0,
     ) -> Sequence[BreakRecord]:
         query = select(BreakRow)
-        if status is not None:
+        if status == ACTIVE:
+            query = query.where(col(BreakRow.status).in_(_ACTIVE))
+        elif status is not None:
             query = query.where(col(BreakRow.status) == status)
         if user_id is not None:
             query = query.where(col(BreakRow.user_id) == user_id)
@@ -256,69 +286,106 @@ async def _apply(
     unjudged: Sequence[Pending],
     now: datetime,
 ) -> BreakChanges:
-    rows = (
-        await session.execute(
-            select(BreakRow).where(
-                col(BreakRow.user_id) == user_id,
-                col(BreakRow.status) == OPEN,
-                col(BreakRow.account_id).in_(list(account_ids)),
+    active = [
+        _break_of(r)
+        for r in (
+            await session.execute(
+                select(BreakRow).where(
+                    col(BreakRow.user_id) == user_id,
+                    col(BreakRow.status).in_(_ACTIVE),
+                    col(BreakRow.account_id).in_(list(account_ids)),
+                )
             )
+        ).scalars()
+    ]
+    known = {r.identity for r in active}
+    wanted = sorted({b.identity for b in found} - known)
+    manual: dict[str, BreakRecord] = {}
+    if wanted:
+        rows = await session.execute(
+            select(BreakRow)
+            .where(col(BreakRow.user_id) == user_id, col(BreakRow.identity).in_(wanted))
+            .order_by(col(BreakRow.id).desc())
         )
-    ).scalars()
-    open_rows = {r.identity: r for r in rows}
-    opened: list[BreakRow] = []
-    still: list[BreakRow] = []
-    seen: set[str] = set()
-    for brk in found:
-        if brk.identity in seen:
-            continue
-        seen.add(brk.identity)
-        row = open_rows.get(brk.identity)
-        if row is None:
-            row = BreakRow(
-                identity=brk.identity,
-                open_key=f"{user_id}:{brk.identity}",
-                kind=brk.kind.value,
-                user_id=user_id,
-                account_id=brk.account_id,
-                key=brk.key,
-                detail=brk.detail,
-                expected=brk.expected,
-                observed=brk.observed,
-                status=OPEN,
-                first_run_id=run_id,
-                last_run_id=run_id,
-                first_seen_at=now,
-                last_seen_at=now,
-            )
-            session.add(row)
-            opened.append(row)
-        else:
-            row.detail = brk.detail
-            row.expected = brk.expected
-            row.observed = brk.observed
-            row.last_run_id = run_id
-            row.last_seen_at = now
-            still.append(row)
-    resolved: list[BreakRow] = []
-    carried: list[BreakRow] = []
-    for identity, row in open_rows.items():
-        if identity in seen:
-            continue
-        if any(p.covers(row.kind, row.account_id, row.key) for p in unjudged):
-            carried.append(row)
-            continue
-        row.status = RESOLVED
-        row.open_key = None
-        row.resolved_at = now
-        resolved.append(row)
+        for row in rows.scalars():
+            # Only the newest record of an identity counts; it reopens if resolved by hand.
+            manual.setdefault(row.identity, _break_of(row))
+    decision = decide_run(
+        active,
+        found,
+        unjudged,
+        user_id=user_id,
+        run_id=run_id,
+        now=now,
+        manually_resolved=manual,
+    )
+    opened = [await _insert(session, r) for r in decision.opened]
+    for record in decision.kept + decision.reopened + decision.cleared:
+        if not await _write(session, record):
+            raise _Raced  # an operator or another run changed it: decide again on fresh rows
     await session.flush()
     return BreakChanges(
-        opened=tuple(_break_of(r) for r in opened),
-        still_open=tuple(_break_of(r) for r in still),
-        resolved=tuple(_break_of(r) for r in resolved),
-        unjudged=tuple(_break_of(r) for r in carried),
+        opened=tuple(opened),
+        still_open=decision.kept,
+        resolved=decision.cleared,
+        unjudged=decision.unjudged,
+        reopened=decision.reopened,
     )
+
+
+def _open_key(record: BreakRecord) -> str | None:
+    # Set only while active: its unique index keeps one active record per identity.
+    return f"{record.user_id}:{record.identity}" if record.active else None
+
+
+def _values(record: BreakRecord) -> dict[str, Any]:
+    return {
+        "open_key": _open_key(record),
+        "detail": record.detail,
+        "expected": record.expected,
+        "observed": record.observed,
+        "status": record.status.value,
+        "last_run_id": record.last_run_id,
+        "last_seen_at": to_utc(record.last_seen_at),
+        "resolved_at": None if record.resolved_at is None else to_utc(record.resolved_at),
+        "resolution": None if record.resolution is None else record.resolution.value,
+        "acknowledged_at": (
+            None if record.acknowledged_at is None else to_utc(record.acknowledged_at)
+        ),
+        "acknowledged_by": record.acknowledged_by,
+        "resolved_by": record.resolved_by,
+        "note": record.note,
+        "reopened": record.reopened,
+        "version": record.version,
+    }
+
+
+async def _insert(session: AsyncSession, record: BreakRecord) -> BreakRecord:
+    row = BreakRow(
+        identity=record.identity,
+        kind=record.kind,
+        user_id=record.user_id,
+        account_id=record.account_id,
+        key=record.key,
+        first_run_id=record.first_run_id,
+        first_seen_at=to_utc(record.first_seen_at),
+        **_values(record),
+    )
+    session.add(row)
+    await session.flush()
+    return _break_of(row)
+
+
+async def _write(session: AsyncSession, record: BreakRecord) -> bool:
+    """Compare-and-set on `version`: the row must still be the one the decision started from."""
+    assert record.id is not None
+    result = await session.execute(
+        update(BreakRow)
+        .where(col(BreakRow.id) == record.id, col(BreakRow.version) == record.version - 1)
+        .values(**_values(record))
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0) == 1
 
 
 class DbJournalReader:
@@ -524,7 +591,7 @@ def _break_of(r: BreakRow) -> BreakRecord:
         account_id=r.account_id,
         key=r.key,
         detail=r.detail,
-        status=r.status,
+        status=BreakStatus(r.status),
         first_run_id=r.first_run_id,
         last_run_id=r.last_run_id,
         first_seen_at=r.first_seen_at,
@@ -532,6 +599,13 @@ def _break_of(r: BreakRow) -> BreakRecord:
         expected=r.expected,
         observed=r.observed,
         resolved_at=r.resolved_at,
+        resolution=None if r.resolution is None else Resolution(r.resolution),
+        acknowledged_at=r.acknowledged_at,
+        acknowledged_by=r.acknowledged_by,
+        resolved_by=r.resolved_by,
+        note=r.note,
+        reopened=r.reopened,
+        version=r.version,
     )
 
 

@@ -254,12 +254,20 @@ class BreakRow(SQLModel, table=True):
     detail: str
     expected: Decimal | None = _money()
     observed: Decimal | None = _money()
-    status: str = Field(max_length=10)  # open | resolved
+    status: str = Field(max_length=20)  # open | acknowledged | resolved (domain/breaks.py)
     first_run_id: str = Field(max_length=40)
     last_run_id: str = Field(max_length=40)
     first_seen_at: datetime
     last_seen_at: datetime
     resolved_at: datetime | None = None
+    resolution: str | None = Field(default=None, max_length=20)  # cleared | manual
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = Field(default=None, max_length=100)
+    resolved_by: str | None = Field(default=None, max_length=100)
+    note: str | None = Field(default=None, max_length=1000)
+    reopened: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # Compare-and-set token: every change bumps it (a run and an operator never overwrite).
+    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
 
 
 class JobRunRow(SQLModel, table=True):

@@ -109,11 +109,13 @@ def operator_router(deps: ApiDeps) -> APIRouter:
 
     @router.get("/breaks", dependencies=[viewer], tags=["reconciliation"])
     async def breaks(
-        status: Annotated[str | None, Query(pattern="^(open|resolved)$")] = "open",
+        status: Annotated[
+            str | None, Query(pattern="^(open|acknowledged|resolved|active)$")
+        ] = "open",
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> list[dict[str, Any]]:
-        """Reconciliation breaks (open by default)."""
+        """Reconciliation breaks (open by default; `active` = open or acknowledged)."""
         return [dict(b) for b in await q.breaks(status, limit, offset)]
 
     @router.get("/portfolio", dependencies=[viewer], responses=NOT_FOUND, tags=["portfolio"])

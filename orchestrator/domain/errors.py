@@ -17,6 +17,9 @@
     │       └── OrderOutcomeUnknown an order may be live; settle from the broker's order list
     ├── GuardrailViolation          nothing was sent: a risk limit or the kill switch stopped it
     ├── ReconciliationError         books differ beyond tolerance
+    ├── NotFound                    no such record (a break, an intent, a run): check the id
+    ├── StateConflict               the record's current state does not allow this action
+    ├── InvalidRequest              the request itself is malformed (empty comment, ...)
     └── IntegrityError              our own records are inconsistent (e.g. broken audit chain)
 
 Vendor and transport errors never cross an adapter boundary: each adapter maps its vendor's codes
@@ -114,6 +117,19 @@ class GuardrailViolation(OrchestratorError):
 
 class ReconciliationError(OrchestratorError):
     """Expected and observed books differ by more than the configured tolerance."""
+
+
+class NotFound(OrchestratorError):
+    """The caller named a record (break, intent, run) that does not exist."""
+
+
+class StateConflict(OrchestratorError):
+    """The record exists but its current state does not allow the action (e.g. acknowledging a
+    resolved break); re-read it before deciding again."""
+
+
+class InvalidRequest(OrchestratorError, ValueError):
+    """The request is malformed (an empty comment, an over-long reason); fix it and resend."""
 
 
 class IntegrityError(OrchestratorError):

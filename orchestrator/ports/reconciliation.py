@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Protocol
 
-from orchestrator.domain.model import AccountRef, Break, OrderReport, Snapshot
-from orchestrator.domain.money import check_money
+from orchestrator.domain.breaks import BreakRecord as BreakRecord
+from orchestrator.domain.breaks import BreakStatus
+from orchestrator.domain.model import AccountRef, AuditEvent, Break, OrderReport, Snapshot
 from orchestrator.domain.reconciliation import (
     Pending,
     Reading,
@@ -26,36 +26,11 @@ from orchestrator.domain.reconciliation import (
 )
 from orchestrator.domain.timeutil import check_aware
 
-OPEN = "open"
-RESOLVED = "resolved"
-
-
-@dataclass(frozen=True, slots=True)
-class BreakRecord:
-    """A stored break and its life: first and last run that saw it, and when it resolved."""
-
-    id: int
-    user_id: str
-    kind: str
-    account_id: str
-    key: str
-    detail: str
-    status: str
-    first_run_id: str
-    last_run_id: str
-    first_seen_at: datetime
-    last_seen_at: datetime
-    expected: Decimal | None = None
-    observed: Decimal | None = None
-    resolved_at: datetime | None = None
-
-    def __post_init__(self) -> None:
-        check_money(self, "expected", "observed")
-        check_aware(self, "first_seen_at", "last_seen_at", "resolved_at")
-
-    @property
-    def identity(self) -> str:
-        return f"{self.kind}:{self.account_id}:{self.key}"
+# Break statuses as the store and the API spell them (the life itself: domain/breaks.py).
+OPEN = BreakStatus.OPEN.value
+ACKNOWLEDGED = BreakStatus.ACKNOWLEDGED.value
+RESOLVED = BreakStatus.RESOLVED.value
+ACTIVE = "active"  # a query filter: open or acknowledged
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +41,7 @@ class BreakChanges:
     still_open: tuple[BreakRecord, ...] = ()
     resolved: tuple[BreakRecord, ...] = ()
     unjudged: tuple[BreakRecord, ...] = ()
+    reopened: tuple[BreakRecord, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,9 +119,9 @@ class ReconciliationStore(Protocol):
         unjudged: Sequence[Pending],
         now: datetime,
     ) -> BreakChanges:
-        """Open new breaks, touch still-open ones, resolve open breaks of `account_ids` that were
-        neither found nor covered by `unjudged`. Safe against a concurrent run: an identity is
-        never open twice."""
+        """Persist what `domain.breaks.decide_run` decides for the active breaks of `account_ids`
+        (open, keep, reopen, clear, carry). Safe against a concurrent run or operator: an identity
+        is never active twice and no change overwrites another."""
         ...
 
     async def accept(self, run_id: str, account_ids: Sequence[str]) -> int:
@@ -162,6 +138,20 @@ class ReconciliationStore(Protocol):
         report: Mapping[str, object],
     ) -> None:
         """Record the outcome and the report of a run."""
+        ...
+
+
+class BreakStore(Protocol):
+    """One break at a time, for operator actions. Each method is one transaction."""
+
+    async def get_break(self, break_id: int) -> BreakRecord | None:
+        """The break with this id, in any status."""
+        ...
+
+    async def save_break(self, record: BreakRecord, *, audit: AuditEvent) -> bool:
+        """Write `record` (an existing break changed by a domain transition) together with its
+        audit event, only if the stored version is still `record.version - 1`; False when
+        someone changed the break meanwhile (nothing written)."""
         ...
 
 
@@ -189,7 +179,8 @@ class ReconciliationQueries(Protocol):
         limit: int = 100,
         offset: int = 0,
     ) -> Sequence[BreakRecord]:
-        """Breaks, newest first seen first; status None means every status."""
+        """Breaks, newest first seen first; status None means every status, "active" means open
+        or acknowledged."""
         ...
 
     async def portfolio(self, user_id: str) -> Mapping[str, object] | None:

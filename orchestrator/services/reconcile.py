@@ -43,6 +43,7 @@ from orchestrator.domain.reconciliation import (
 )
 from orchestrator.domain.timeutil import to_kst
 from orchestrator.ports.reconciliation import (
+    ACKNOWLEDGED,
     OPEN,
     RESOLVED,
     BreakRecord,
@@ -158,9 +159,20 @@ class BreakView:
     new: bool = False
     carried: bool = False
     resolved_at: datetime | None = None
+    reopened: bool = False
+    id: int | None = None
+    acknowledged_by: str | None = None
+    note: str | None = None
 
     @classmethod
-    def of(cls, record: BreakRecord, *, new: bool = False, carried: bool = False) -> BreakView:
+    def of(
+        cls,
+        record: BreakRecord,
+        *,
+        new: bool = False,
+        carried: bool = False,
+        reopened: bool = False,
+    ) -> BreakView:
         return cls(
             user_id=record.user_id,
             kind=record.kind,
@@ -174,6 +186,10 @@ class BreakView:
             new=new,
             carried=carried,
             resolved_at=record.resolved_at,
+            reopened=reopened,
+            id=record.id,
+            acknowledged_by=record.acknowledged_by,
+            note=record.note,
         )
 
 
@@ -283,6 +299,10 @@ def _break_dict(b: BreakView) -> dict[str, object]:
         "resolved_at": _iso(b.resolved_at),
         "new": b.new,
         "carried": b.carried,
+        "reopened": b.reopened,
+        "id": b.id,
+        "acknowledged_by": b.acknowledged_by,
+        "note": b.note,
     }
 
 
@@ -363,7 +383,17 @@ def format_report(report: ReconciliationReport) -> str:
     if report.breaks:
         lines.append("Open breaks:")
         for b in report.breaks:
-            mark = "NEW " if b.new else ("(not re-judged) " if b.carried else "")
+            mark = (
+                "REOPENED "
+                if b.reopened
+                else "NEW "
+                if b.new
+                else "(not re-judged) "
+                if b.carried
+                else "(acknowledged) "
+                if b.status == ACKNOWLEDGED
+                else ""
+            )
             lines.append(f"  {mark}{b.kind} {b.user_id}/{b.account_id} [{b.key}]: {b.detail}")
     if report.resolved:
         lines.append("Resolved:")
@@ -554,6 +584,17 @@ class ReconcileService:
                 detail=record.detail,
             )
             await self._alert(run_id, record)
+        for record in changes.reopened:
+            log.warning(
+                "reconcile.break_reopened",
+                run_id=run_id,
+                user_id=user_id,
+                kind=record.kind,
+                account_id=record.account_id,
+                key=record.key,
+                reopened=record.reopened,
+            )
+            await self._alert(run_id, record)
         for record in changes.resolved:
             log.info(
                 "reconcile.break_resolved",
@@ -571,6 +612,7 @@ class ReconcileService:
         return _UserResult(
             user_id=user_id,
             breaks=[BreakView.of(r, new=True) for r in changes.opened]
+            + [BreakView.of(r, new=True, reopened=True) for r in changes.reopened]
             + [BreakView.of(r) for r in changes.still_open]
             + [BreakView.of(r, carried=True) for r in changes.unjudged],
             resolved=[BreakView.of(r) for r in changes.resolved],
