@@ -13,6 +13,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from adapters.sandbox.served import SERVED, ServedSandbox
 from orchestrator.domain.errors import ConfigError, OrchestratorError
 
 T = TypeVar("T")
@@ -144,6 +145,28 @@ def sandbox_kis(
     if env not in ("real", "paper"):
         fail("--env must be real or paper", 2)
     serve_sandbox(host, port, env, seed)
+
+
+def _served_command(served: ServedSandbox) -> Callable[..., None]:
+    flavours = " or ".join(served.flavours)
+
+    def command(
+        host: HostOption = "127.0.0.1",
+        port: int = typer.Option(served.default_port, help="TCP port."),
+        env: str = typer.Option(served.flavours[0], help=f"Flavour: {flavours}."),
+        seed: SeedOption = None,
+    ) -> None:
+        if env not in served.flavours:
+            fail(f"--env must be {flavours}", 2)
+        served.serve(host, port, env, seed)
+
+    command.__doc__ = served.summary
+    return command
+
+
+# Sandboxes registered by the adapters (a new broker's sandbox needs no CLI code).
+for _served in SERVED:
+    sandbox_app.command(_served.name)(_served_command(_served))
 
 
 workflows_app = typer.Typer(no_args_is_help=True, help="YAML workflows and their schedules.")

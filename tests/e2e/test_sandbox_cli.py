@@ -1,4 +1,4 @@
-"""`orchestrator sandbox kis|openbanking --port N` serve the stand-ins on a loopback port."""
+"""`orchestrator sandbox kis|openbanking|kiwoom --port N` serve the stand-ins on a loopback port."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ def _free_port() -> int:
         (["kis"], "/_sandbox/accounts", "PSdemoAppKeyReal00000000000000000001"),
         (["kis", "--env", "paper"], "/_sandbox/accounts", "PSdemoAppKeyPaper0000000000000000001"),
         (["openbanking"], "/_sandbox/users", "sandbox-demo-client-id"),
+        (["kiwoom"], "/_sandbox/state", '"env": "real"'),
+        (["kiwoom", "--env", "mock"], "/_sandbox/state", '"env": "mock"'),
     ],
 )
 def test_sandbox_command_serves_on_a_loopback_port(
