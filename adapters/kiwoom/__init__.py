@@ -1,0 +1,1 @@
+"""Kiwoom REST adapter: OrderExecutor, AccountSource and MarketData for Kiwoom Securities."""
