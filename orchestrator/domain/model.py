@@ -17,10 +17,40 @@ from orchestrator.domain.timeutil import check_aware
 
 
 class Institution(StrEnum):
-    """Financial institutions by their KFTC standard bank code."""
+    """Financial institutions by their KFTC standard bank code.
+
+    The members are the institutions the core itself reasons about. Any other 3-digit KFTC code
+    is an institution too (a broker added behind the ports): `Institution("264")` answers a
+    member made on first use, named by the adapter that serves it through `Institution.named`,
+    so the core never lists the brokers an adapter may add.
+    """
 
     SAMSUNG_SECURITIES = "240"
     KIS = "243"
+
+    @classmethod
+    def named(cls, code: str, name: str) -> Institution:
+        """The institution of KFTC `code`, called `name` (e.g. in labels); idempotent."""
+        member = cls(code)
+        if member.value not in _LISTED:
+            _NAMES[member.value] = name.upper()
+            member._name_ = name.upper()
+        return member
+
+    @classmethod
+    def _missing_(cls, value: object) -> Institution | None:
+        if not (isinstance(value, str) and len(value) == 3 and value.isdigit()):
+            return None
+        member = str.__new__(cls, value)
+        member._name_ = _NAMES.get(value, f"KFTC_{value}")
+        member._value_ = value
+        # Cached like a member: one object per code, so `is` comparisons hold.
+        cached = cls._value2member_map_.setdefault(value, member)
+        return cached if isinstance(cached, Institution) else None
+
+
+_LISTED = frozenset(m.value for m in Institution)
+_NAMES: dict[str, str] = {}
 
 
 class AccountKind(StrEnum):

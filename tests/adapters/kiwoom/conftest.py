@@ -1,0 +1,210 @@
+"""Harness: the Kiwoom adapter against the Kiwoom sandbox, in-process over real HTTP semantics.
+
+One timeline drives everything: the sandbox clock (frozen mid-session), the adapter's clock, the
+rate limiter's timer and every sleep (which moves the sandbox clock instead of waiting). A spy
+transport in front of `InProcessTransport` records what was sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client import CollectorRegistry
+from starlette.applications import Starlette
+
+from adapters.http import InProcessTransport, Resilience, ResilienceSettings, build_resilience
+from adapters.kiwoom import Kiwoom, KiwoomSettings, build_kiwoom
+from adapters.sandbox.kiwoom import DEMO_SEED, KiwoomClock, KiwoomState, create_app
+from adapters.sandbox.kiwoom.wire import KST
+from orchestrator.domain.model import AccountRef
+
+SESSION_TIME = datetime(2026, 3, 12, 10, 0, tzinfo=KST)
+ORDER_PATH = "/api/dostk/ordr"
+ACCOUNT_PATH = "/api/dostk/acnt"
+TOKEN_PATH = "/oauth2/token"
+
+
+class Timeline:
+    def __init__(self, clock: KiwoomClock) -> None:
+        self.clock = clock
+        self.sleeps: list[float] = []
+
+    def now(self) -> datetime:
+        return self.clock.now().astimezone(UTC)
+
+    def timer(self) -> float:
+        return self.clock.now().timestamp()
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.clock.advance(seconds)
+        await asyncio.sleep(0)
+
+
+class MemoryVault:
+    def __init__(self) -> None:
+        self.rows: dict[str, tuple[str, datetime | None, dict[str, Any]]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def get(self, key: str) -> tuple[str, datetime | None, dict[str, Any]] | None:
+        return self.rows.get(key)
+
+    async def put(
+        self,
+        key: str,
+        value: str,
+        *,
+        now: datetime,
+        expires_at: datetime | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        self.rows[key] = (value, expires_at, dict(meta or {}))
+
+    async def delete(self, key: str) -> None:
+        self.rows.pop(key, None)
+
+    def lock(self, name: str) -> contextlib.AbstractAsyncContextManager[None]:
+        return self._locks.setdefault(name, asyncio.Lock())
+
+
+class Spy(httpx.AsyncBaseTransport):
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.requests: list[httpx.Request] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return await self.inner.handle_async_request(request)
+
+    def api_ids(self, path: str | None = None) -> list[str]:
+        return [
+            r.headers.get("api-id", "") for r in self.requests if path is None or r.url.path == path
+        ]
+
+
+def demo_settings(env: str, **overrides: Any) -> KiwoomSettings:
+    app = next(a for a in DEMO_SEED["apps"] if a["env"] == env)  # type: ignore[attr-defined]
+    data: dict[str, Any] = {
+        "env": env,
+        "base_url": "http://kiwoom.sandbox",
+        "app_key": f"literal:{app['appkey']}",
+        "secret_key": f"literal:{app['secretkey']}",
+        "account_id": "kiwoom-main",
+        **overrides,
+    }
+    return KiwoomSettings.model_validate(data)
+
+
+@dataclass
+class Harness:
+    env: str
+    app: Starlette
+    time: Timeline
+    spy: Spy
+    vault: MemoryVault
+    settings: KiwoomSettings
+    http: httpx.AsyncClient
+    kiwoom: Kiwoom = field(init=False)
+    account: AccountRef = field(init=False)
+    built: list[Resilience] = field(default_factory=list)
+
+    @property
+    def state(self) -> KiwoomState:
+        state: KiwoomState = self.app.state.kiwoom
+        return state
+
+    def build(self, **overrides: Any) -> Kiwoom:
+        settings = self.settings.model_copy(update=overrides) if overrides else self.settings
+        resilience = build_resilience(
+            ResilienceSettings(
+                backoff_jitter_seconds=0,
+                max_wait_seconds=30,
+                rate_limits=settings.rate_limits(),
+            ),
+            registry=CollectorRegistry(),
+            clock=self.time,
+            sleep=self.time.sleep,
+            limiter_timer=self.time.timer,
+        )
+        self.built.append(resilience)
+        return build_kiwoom(
+            settings,
+            resilience,
+            self.vault,
+            self.http,
+            clock=self.time,
+            cache_timer=self.time.timer,
+        )
+
+    async def control(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        transport = httpx.ASGITransport(app=self.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://sandbox") as raw:
+            response = await (raw.get(path) if body is None else raw.post(path, json=body))
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def faults(self, **plan: Any) -> None:
+        await self.control("/_sandbox/faults", plan)
+
+
+HarnessFactory = Callable[..., Awaitable[Harness]]
+
+
+@pytest.fixture
+def seed() -> dict[str, Any]:
+    return copy.deepcopy(DEMO_SEED)
+
+
+def many_holdings(base: dict[str, Any], account: str, count: int) -> dict[str, Any]:
+    """The demo seed with `count` extra listed symbols, one share of each held by `account`."""
+    seed = copy.deepcopy(base)
+    for i in range(count):
+        code = f"{200000 + i}"
+        seed["prices"][code] = {"name": f"종목{i:03d}", "price": 10_000 + i, "base": 10_000}
+        seed["accounts"][account]["holdings"][code] = {"quantity": 1, "avg_price": 9_000}
+    return seed
+
+
+@pytest.fixture
+async def make_harness(seed: dict[str, Any]) -> AsyncIterator[HarnessFactory]:
+    made: list[Harness] = []
+
+    async def build(
+        env: str = "real", *, seed_data: dict[str, Any] | None = None, **overrides: Any
+    ) -> Harness:
+        clock = KiwoomClock(SESSION_TIME)
+        timeline = Timeline(clock)
+        app = create_app(env=env, seed=seed_data or seed, clock=clock, sleep=timeline.sleep)  # type: ignore[arg-type]
+        spy = Spy(InProcessTransport(app=app))
+        harness = Harness(
+            env=env,
+            app=app,
+            time=timeline,
+            spy=spy,
+            vault=MemoryVault(),
+            settings=demo_settings(env, **overrides),
+            http=httpx.AsyncClient(transport=spy),
+        )
+        harness.kiwoom = harness.build()
+        (harness.account,) = await harness.kiwoom.accounts.accounts("demo")
+        made.append(harness)
+        return harness
+
+    yield build
+    for h in made:
+        await h.http.aclose()
+        for resilience in h.built:
+            await resilience.aclose()
+
+
+@pytest.fixture
+async def h(make_harness: HarnessFactory) -> Harness:
+    return await make_harness("real")
