@@ -4,13 +4,15 @@
 
 Serves tokenP/revokeP/hashkey/Approval, order-cash, order-rvsecncl, inquire-balance,
 inquire-daily-ccld, inquire-psbl-order, inquire-psbl-rvsecncl, inquire-psbl-sell and
-quotations/inquire-price, plus `/_sandbox/*` levers (accounts, clock, faults, cash).
+quotations/inquire-price, the real-time websocket (`websocket.py`: trades, quotes and
+encrypted execution notices), plus `/_sandbox/*` levers (accounts, clock, faults, cash,
+websocket).
 
 The state is `app.state.broker` (a `broker.Broker`): `accounts` keyed "CANO-ACNT_PRDT_CD"
 (`deposit`, `positions`, `fills`, `unsettled`), `book.orders` (every order, modify and cancel
 record), `clock`, `prices` (`price(pdno, at)`, `raw(pdno, at)`), `tokens`, `faults`,
-`limiter`. Call `broker.sync()` before reading it outside a request to bring fills up to the
-sandbox time.
+`limiter`, `notices` (the execution-notice log), `realtime` (websocket levers). Call
+`broker.sync()` before reading it outside a request to bring fills up to the sandbox time.
 """
 
 from __future__ import annotations

@@ -16,9 +16,9 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
-from adapters.sandbox.kis import control, errors, oauth
+from adapters.sandbox.kis import control, errors, oauth, websocket
 from adapters.sandbox.kis.balance import inquire_balance, inquire_psbl_order, inquire_psbl_sell
 from adapters.sandbox.kis.broker import Broker
 from adapters.sandbox.kis.calls import Call, Reply, success
@@ -39,9 +39,35 @@ def _as_reply(booked: Booked, call: Call) -> Reply:
     return Reply({**envelope, "output": booked.output}, booked=True)
 
 
+def _notice_rejection(call: Call, side: Side, failure: errors.KisFailure) -> None:
+    """A refused order of a known account is announced on the notice stream too (RFUS_YN 1);
+    input-format errors (OPSQ…) never became an order and are not."""
+    if failure.status != 200 or failure.body.get("msg_cd", "").startswith("OPSQ"):
+        return
+    p = call.params
+    number = f"{p.text('CANO', required=False)}-{p.text('ACNT_PRDT_CD', required=False)}"
+    if number not in call.broker.accounts:
+        return
+    call.broker.notices.rejected(
+        number,
+        pdno=p.text("PDNO", required=False),
+        buy=side == BUY,
+        division=p.text("ORD_DVSN", required=False),
+        qty=p.text("ORD_QTY", required=False),
+        price=p.text("ORD_UNPR", required=False),
+        branch=call.broker.book.branch,
+        at=call.broker.now(),
+    )
+
+
 def _order_cash(call: Call) -> Reply:
     side: Side = BUY if call.variant == "buy" else SELL
-    return _as_reply(place_cash_order(call.broker, call.appkey, call.params, side), call)
+    try:
+        booked = place_cash_order(call.broker, call.appkey, call.params, side)
+    except errors.KisFailure as failure:
+        _notice_rejection(call, side, failure)
+        raise
+    return _as_reply(booked, call)
 
 
 def _order_rvsecncl(call: Call) -> Reply:
@@ -139,6 +165,8 @@ def create_app(
     seed: Mapping[str, object] | None = None,
     clock: SandboxClock | None = None,
     sleep: Callable[[float], Awaitable[None]] | None = None,
+    ws_heartbeat_seconds: float | None = 10.0,
+    ws_poll_seconds: float = 1.0,
 ) -> Starlette:
     """A KIS sandbox for `env`, seeded from `seed` (a mapping) or the YAML at `seed_path`.
 
@@ -159,9 +187,23 @@ def create_app(
         Route("/_sandbox/clock", control.clock, methods=["GET", "POST"]),
         Route("/_sandbox/faults", control.faults, methods=["GET", "POST", "DELETE"]),
         Route("/_sandbox/cash", control.cash, methods=["POST"]),
+        Route("/_sandbox/websocket", websocket.control, methods=["GET", "POST"]),
+        WebSocketRoute("/", websocket.realtime),
+        WebSocketRoute("/tryitout", websocket.realtime),
+        WebSocketRoute("/tryitout/{tr_id}", websocket.realtime),
         Route("/{path:path}", _no_service, methods=["GET", "POST", "PUT", "DELETE"]),
     ]
-    app = Starlette(routes=routes, middleware=[Middleware(GatewayCasing)])
-    app.state.broker = Broker(env, seed_model, clock)
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(GatewayCasing), Middleware(websocket.PokeAfterRequests)],
+    )
+    broker = Broker(env, seed_model, clock)
+    app.state.broker = broker
     app.state.sleep = sleep or asyncio.sleep
+    app.state.realtime_hub = websocket.Hub(
+        broker,
+        app.state.sleep,
+        heartbeat_seconds=ws_heartbeat_seconds,
+        poll_seconds=ws_poll_seconds,
+    )
     return app

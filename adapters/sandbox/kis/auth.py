@@ -52,6 +52,7 @@ class TokenStore:
         self._tokens: dict[str, Token] = {}
         self._latest: dict[str, Token] = {}
         self._last_call: dict[str, datetime] = {}
+        self.approvals: dict[str, str] = {}  # approval key -> app key
         self._serial = 0
 
     def issue(self, appkey: str, now: datetime) -> Token:
@@ -117,7 +118,9 @@ class TokenStore:
 
     def approval_key(self, appkey: str, now: datetime) -> str:
         self._serial += 1
-        return _uuid_like(f"approval|{self._env}|{appkey}|{now.isoformat()}|{self._serial}")
+        key = _uuid_like(f"approval|{self._env}|{appkey}|{now.isoformat()}|{self._serial}")
+        self.approvals[key] = appkey
+        return key
 
 
 def body_hash(body: object) -> str:

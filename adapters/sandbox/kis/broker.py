@@ -17,9 +17,11 @@ from adapters.sandbox.kis.faults import FaultState
 from adapters.sandbox.kis.hours import TradingCalendar
 from adapters.sandbox.kis.ledger import SELL, Account, Fees, Position
 from adapters.sandbox.kis.matching import Matcher
+from adapters.sandbox.kis.notices import NoticeLog
 from adapters.sandbox.kis.orders import Order, OrderBook
 from adapters.sandbox.kis.prices import PriceBook
 from adapters.sandbox.kis.ratelimit import RateLimiter
+from adapters.sandbox.kis.realtime import RealtimeState
 from adapters.sandbox.kis.seed import AppSeed, Env, Seed
 
 BASE_URLS: dict[Env, str] = {
@@ -54,13 +56,25 @@ class Broker:
                 account.positions[holding.pdno] = Position(holding.pdno, holding.qty, cost)
             self.accounts[account.number] = account
         self.book = OrderBook(env_seed.first_order_number, seed.branch(env))
-        self.matcher = Matcher(env, self.prices, self.calendar, self.fees)
+        self.notices = NoticeLog(names={s.pdno: s.name for s in seed.symbols})
+        self.matcher = Matcher(env, self.prices, self.calendar, self.fees, self.notices)
+        self.realtime = RealtimeState()
         self.tokens = TokenStore(seed.seed, env)
         self.limiter = RateLimiter(seed.rate_limit(env))
         self.faults = FaultState(seed.seed)
         self.served = 0  # numbers the generated gt_uid of each reply
         if seed.faults is not None:
             self.faults.apply(seed.faults)
+
+    def hts_accounts(self, hts_id: str) -> frozenset[str]:
+        """The accounts whose notices a subscription to `hts_id` delivers (spec §7.2: all
+        accounts linked to the ID)."""
+        return frozenset(
+            number
+            for app in self.apps.values()
+            if app.resolved_hts_id == hts_id
+            for number in app.accounts
+        )
 
     def now(self) -> datetime:
         return self.clock.now().astimezone(KST)

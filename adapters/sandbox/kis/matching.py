@@ -18,6 +18,7 @@ from datetime import datetime, time
 from adapters.sandbox.kis.clock import KST, SessionMode
 from adapters.sandbox.kis.hours import TradingCalendar, can_match, window_end, window_for
 from adapters.sandbox.kis.ledger import Account, Fees, Fill
+from adapters.sandbox.kis.notices import NoticeLog
 from adapters.sandbox.kis.orders import Order, OrderBook
 from adapters.sandbox.kis.prices import PriceBook, step_of, step_start
 
@@ -27,11 +28,19 @@ _CONDITIONAL_TO_MARKET = time(15, 20)  # 조건부지정가 turns into a market 
 class Matcher:
     """Fills orders from the price path and books the fills on the accounts."""
 
-    def __init__(self, env: str, prices: PriceBook, calendar: TradingCalendar, fees: Fees):
+    def __init__(
+        self,
+        env: str,
+        prices: PriceBook,
+        calendar: TradingCalendar,
+        fees: Fees,
+        notices: NoticeLog | None = None,
+    ):
         self.env = env
         self.prices = prices
         self.calendar = calendar
         self.fees = fees
+        self.notices = notices if notices is not None else NoticeLog()
         self._taken: defaultdict[tuple[str, int], int] = defaultdict(int)
 
     def catch_up(
@@ -132,13 +141,18 @@ class Matcher:
         order.filled_qty += qty
         order.filled_amount += amount
         account.apply_fill(fill)
+        self.notices.filled(order, qty, price, at)
         if order.remaining == 0:
             order.live = False
 
     def _close(self, order: Order, account: Account, *, expired: bool) -> None:
         """End an order's life: a day order expires, an IOC/FOK remainder is cancelled."""
         if not expired:
-            order.cancelled_qty += order.remaining
+            remainder = order.remaining
+            order.cancelled_qty += remainder
+            if remainder:
+                at = step_start(max(order.cursor - 1, step_of(order.placed_at)))
+                self.notices.remainder_cancelled(order, remainder, at)
         order.live = False
         order.expired = expired
         account.orders_version += 1

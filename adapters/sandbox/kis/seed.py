@@ -77,6 +77,12 @@ class AppSeed(_Strict):
     appkey: Annotated[str, StringConstraints(min_length=36, max_length=36)]
     appsecret: Annotated[str, StringConstraints(min_length=180, max_length=180)]
     accounts: tuple[AccountNo, ...] = Field(min_length=1)
+    # The HTS ID execution notices are registered under (spec §7.2); None: derived from the key.
+    hts_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_]{1,16}$")] | None = None
+
+    @property
+    def resolved_hts_id(self) -> str:
+        return self.hts_id or f"sbx{self.appkey[-8:]}".lower()
 
 
 class EnvSeed(_Strict):

@@ -20,6 +20,7 @@ def uvicorn_config(
     """uvicorn settings for a sandbox app: no Date/Server headers of uvicorn's own (it writes
     them in lowercase; the app writes `Date` with the gateway's casing instead)."""
     options.setdefault("log_level", "info")
+    options.setdefault("ws", "websockets-sansio")
     return uvicorn.Config(
         app, host=host, port=port, date_header=False, server_header=False, **options
     )

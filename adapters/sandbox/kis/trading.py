@@ -131,6 +131,8 @@ def _check_sellable(broker: Broker, account: Account, pdno: str, qty: int) -> No
 def _book(broker: Broker, account: Account, order: Order) -> None:
     broker.book.add(order)
     account.orders_version += 1
+    # The acknowledgement goes out before the fills the order meets at once.
+    broker.notices.acknowledged(order, order.placed_at)
     broker.matcher.run(order, account, step_of(order.placed_at), broker.clock.session)
 
 
@@ -225,6 +227,7 @@ def _cancel(broker: Broker, account: Account, original: Order, qty: int, now: da
     original.cancelled_qty += qty
     broker.book.add(record)
     account.orders_version += 1
+    broker.notices.acknowledged(record, now)
     return record
 
 
