@@ -62,10 +62,10 @@ from orchestrator.ports.orders import (
     OrderRecord,
 )
 from orchestrator.ports.upstream import Clock, OrderExecutor
+from orchestrator.services.order_sending import OrderPolicy, Sleep, send_with_rate_limit_retry
 
 log = structlog.get_logger(__name__)
 
-Sleep = Callable[[float], Awaitable[None]]
 
 _LIVE = frozenset({OrderState.ACCEPTED, OrderState.PARTIALLY_FILLED})
 _FILLABLE = frozenset({OrderState.ACCEPTED, OrderState.PARTIALLY_FILLED, OrderState.CANCELLED})
@@ -96,28 +96,6 @@ class UnknownIntent(OrchestratorError):
 
 class OrderNotCancellable(OrchestratorError):
     """The order is not live at the broker (unresolved, rejected, filled, ...)."""
-
-
-@dataclass(frozen=True, slots=True)
-class OrderPolicy:
-    """Timings of the journal. `settle_after`: an order still absent from the broker's list this
-    long after it was sent never reached the broker. `lookback_margin` absorbs clock skew between
-    us and the broker when matching by time."""
-
-    max_send_attempts: int = 6
-    backoff_base: float = 1.0
-    backoff_cap: float = 30.0
-    lookback_margin: timedelta = timedelta(minutes=2)
-    settle_after: timedelta = timedelta(seconds=60)
-    stale_pending: timedelta = timedelta(minutes=10)
-    recovery_poll: float = 5.0
-    recovery_timeout: float = 600.0
-    fill_lookback: timedelta = timedelta(days=7)
-
-    def backoff(self, attempt: int, retry_after: float | None = None) -> float:
-        """Seconds to wait after the `attempt`-th refusal: base, 2*base, 4*base ... capped."""
-        delay = self.backoff_base * float(2 ** max(attempt - 1, 0))
-        return min(self.backoff_cap, max(delay, retry_after or 0.0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,44 +255,50 @@ class OrderService:
         return record
 
     async def _send(self, record: OrderRecord, actor: str | None) -> OrderRecord:
-        attempt = record.attempts
-        while True:
-            attempt += 1
-            try:
-                report = await self._executor.submit(record.intent)
-            except RateLimited as e:
-                if attempt >= self._policy.max_send_attempts:
-                    return await self._reject(
-                        record, attempt, e.code or "rate_limited", f"{attempt} tries: {e}", actor
-                    )
-                delay = self._policy.backoff(attempt, e.retry_after)
-                log.warning("orders.rate_limited", attempt=attempt, delay=delay, **_context(record))
-                await self._sleep(delay)
-                # Re-check ownership right before resending: a start-up recovery elsewhere may have
-                # taken this intent over while we slept, and then only it may decide.
-                again = await self._journal.update(
-                    record.id,
-                    OrderChange(at=self._clock.now(), attempts=attempt, last_error=str(e)),
-                    expect={OrderState.PENDING_SUBMIT},
-                )
-                if again is None:
-                    log.warning("orders.send_abandoned", **_context(record))
-                    return await self._current(record)
-                record = again
-                continue
-            except (RequestRefused, AccountUnknown, AuthError) as e:
-                return await self._reject(
-                    record, attempt, e.code or type(e).__name__, str(e), actor
-                )
-            except SourceError as e:
-                unknown = await self._mark_unknown(record, attempt, str(e))
-                settled, _ = await self._settle([unknown], crashed_before=None)
-                return settled[0]
-            except Exception as e:
-                # A bug or an unmapped transport error: the order may be out; settle it later.
-                await self._mark_unknown(record, attempt, f"{type(e).__name__}: {e}")
-                raise
-            return await self._accept(record, report, attempt, actor)
+        current = record
+
+        async def reclaim(error: RateLimited, attempt: int) -> bool:
+            # Still ours? A start-up recovery elsewhere may have taken the intent over.
+            nonlocal current
+            again = await self._journal.update(
+                current.id,
+                OrderChange(at=self._clock.now(), attempts=attempt, last_error=str(error)),
+                expect={OrderState.PENDING_SUBMIT},
+            )
+            if again is None:
+                log.warning("orders.send_abandoned", **_context(current))
+                return False
+            current = again
+            return True
+
+        sent = await send_with_rate_limit_retry(
+            lambda: self._executor.submit(current.intent),
+            policy=self._policy,
+            sleep=self._sleep,
+            reclaim=reclaim,
+            event="orders.rate_limited",
+            context=_context(record),
+            attempts_before=record.attempts,
+        )
+        attempt, e = sent.attempt, sent.error
+        if sent.gave_up is not None:
+            limited = sent.gave_up
+            code = limited.code or "rate_limited"
+            return await self._reject(current, attempt, code, f"{attempt} tries: {limited}", actor)
+        if sent.abandoned:
+            return await self._current(current)
+        if isinstance(e, RequestRefused | AccountUnknown | AuthError):
+            return await self._reject(current, attempt, e.code or type(e).__name__, str(e), actor)
+        if isinstance(e, SourceError):
+            unknown = await self._mark_unknown(current, attempt, str(e))
+            settled, _ = await self._settle([unknown], crashed_before=None)
+            return settled[0]
+        if e is not None:
+            # A bug or an unmapped transport error: the order may be out; settle it later.
+            await self._mark_unknown(current, attempt, f"{type(e).__name__}: {e}")
+            raise e
+        assert sent.value is not None
+        return await self._accept(current, sent.value, attempt, actor)
 
     async def _accept(
         self, record: OrderRecord, report: OrderReport, attempt: int, actor: str | None
@@ -596,43 +580,52 @@ class OrderService:
         return await self._send_cancel(requested, actor)
 
     async def _send_cancel(self, record: OrderRecord, actor: str | None) -> OrderRecord:
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                report = await self._executor.cancel(_report_of(record))
-            except RateLimited as e:
-                if attempt >= self._policy.max_send_attempts:
-                    return await self._cancel_refused(record, e, actor)
-                delay = self._policy.backoff(attempt, e.retry_after)
-                log.warning("orders.cancel_rate_limited", attempt=attempt, delay=delay)
-                await self._sleep(delay)
-                again = await self._journal.update(
-                    record.id,
-                    OrderChange(at=self._clock.now(), last_error=str(e)),
-                    expect=_LIVE,
-                    expect_cancel={CancelState.REQUESTED},
-                )
-                if again is None:
-                    return await self._current(record)
-                record = again
-                continue
-            except (RequestRefused, AccountUnknown, AuthError) as e:
-                return await self._cancel_refused(record, e, actor)
-            except SourceError as e:
-                unknown = await self._mark_cancel_unknown(record, str(e))
-                settled, _ = await self._settle([unknown], crashed_before=None)
-                return settled[0]
-            except Exception as e:
-                await self._mark_cancel_unknown(record, f"{type(e).__name__}: {e}")
-                raise
-            # KIS answers a cancel with a new order number; only a report of our own order can
-            # carry its fills.
-            if report.order_id != record.broker_order_id:
-                report = _report_of(record)
-            return await self._apply_report(
-                record, replace(report, cancelled=True, state=OrderState.CANCELLED)
+        current = record
+
+        async def reclaim(error: RateLimited, attempt: int) -> bool:
+            nonlocal current
+            again = await self._journal.update(
+                current.id,
+                OrderChange(at=self._clock.now(), last_error=str(error)),
+                expect=_LIVE,
+                expect_cancel={CancelState.REQUESTED},
             )
+            if again is None:
+                return False
+            current = again
+            return True
+
+        sent = await send_with_rate_limit_retry(
+            lambda: self._executor.cancel(_report_of(current)),
+            policy=self._policy,
+            sleep=self._sleep,
+            reclaim=reclaim,
+            event="orders.cancel_rate_limited",
+            context=_context(record),
+        )
+        e = sent.error
+        if sent.gave_up is not None:
+            return await self._cancel_refused(current, sent.gave_up, actor)
+        if sent.abandoned:
+            return await self._current(current)
+        if isinstance(e, RequestRefused | AccountUnknown | AuthError):
+            return await self._cancel_refused(current, e, actor)
+        if isinstance(e, SourceError):
+            unknown = await self._mark_cancel_unknown(current, str(e))
+            settled, _ = await self._settle([unknown], crashed_before=None)
+            return settled[0]
+        if e is not None:
+            await self._mark_cancel_unknown(current, f"{type(e).__name__}: {e}")
+            raise e
+        report = sent.value
+        assert report is not None
+        # KIS answers a cancel with a new order number; only a report of our own order can
+        # carry its fills.
+        if report.order_id != current.broker_order_id:
+            report = _report_of(current)
+        return await self._apply_report(
+            current, replace(report, cancelled=True, state=OrderState.CANCELLED)
+        )
 
     async def _cancel_refused(
         self, record: OrderRecord, error: SourceError, actor: str | None

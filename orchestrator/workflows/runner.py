@@ -17,69 +17,65 @@ Each order is checked against the guardrails and the kill switch right before it
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import datetime, time
-from decimal import Decimal
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
 
 import structlog
 from structlog.contextvars import bound_contextvars
 
 from orchestrator.domain.alerts import Alert, Severity
 from orchestrator.domain.errors import (
-    GuardrailViolation,
     OrchestratorError,
-    OrderOutcomeUnknown,
-    OrderRejected,
     SourceError,
 )
-from orchestrator.domain.model import OrderState, Quote, Side
-from orchestrator.domain.money import ZERO
-from orchestrator.domain.timeutil import KST, to_kst, to_utc
-from orchestrator.ports.upstream import Clock, Notifier
+from orchestrator.domain.timeutil import to_kst, to_utc
+from orchestrator.ports.upstream import Clock
 from orchestrator.ports.workflows import (
-    KillSwitchStore,
-    OrderPlacer,
-    OrderRequest,
-    PortfolioReader,
-    Reconciler,
     RunDecision,
     RunStatus,
-    Snapshotter,
-    TradingCalendar,
-    TransferProposer,
-    TransferRequest,
     WorkflowRun,
-    WorkflowRunStore,
 )
 from orchestrator.workflows.conditions import Condition, evaluate_all
+from orchestrator.workflows.deps import (
+    WorkflowDeps,
+    fire_tag,
+    kst_day_start,
+    nth_trading_day,
+)
+from orchestrator.workflows.execution import ActionExecutor, notify_safely
+from orchestrator.workflows.figures import run_figures
 from orchestrator.workflows.guardrails import (
     Limits,
-    OrderCheck,
-    Violation,
-    check_order,
-    check_transfer,
     effective_limits,
 )
 from orchestrator.workflows.loader import WorkflowCatalog
 from orchestrator.workflows.plan import (
-    Action,
     ActionResult,
-    AlertAction,
-    NotifyAction,
     OrderAction,
     Outcome,
     Plan,
-    ResultStatus,
     TransferAction,
     load_outcome,
     load_plan,
 )
-from orchestrator.workflows.spec import HouseLimits, WorkflowSpec
+from orchestrator.workflows.spec import WorkflowSpec
 from orchestrator.workflows.steps import PlanContext, PlanDeps, figures_of, plan_step, won
 
 log = structlog.get_logger(__name__)
+
+# Kept importable from here for callers of the runner.
+__all__ = [
+    "ApprovalExpired",
+    "RunNotAwaitingApproval",
+    "RunNotFound",
+    "WorkflowDeps",
+    "WorkflowRunner",
+    "fire_tag",
+    "kst_day_start",
+    "nth_trading_day",
+    "run_figures",
+]
 
 
 class RunNotFound(OrchestratorError, KeyError):
@@ -94,46 +90,6 @@ class ApprovalExpired(RunNotAwaitingApproval):
     """The approval window had passed: the run is now EXPIRED and nothing was sent."""
 
 
-def _new_id() -> str:
-    return uuid.uuid4().hex[:20]
-
-
-@dataclass
-class WorkflowDeps:
-    """The runner's collaborators, all behind ports (wired in orchestrator.bootstrap)."""
-
-    store: WorkflowRunStore
-    kill_switch: KillSwitchStore
-    orders: OrderPlacer
-    portfolio: PortfolioReader
-    reconciler: Reconciler
-    snapshots: Snapshotter
-    transfers: TransferProposer
-    notifier: Notifier
-    calendar: TradingCalendar
-    clock: Clock
-    house_limits: HouseLimits = field(default_factory=HouseLimits)
-    new_id: Callable[[], str] = _new_id
-
-
-def fire_tag(scheduled_for: datetime, *, manual: bool = False) -> str:
-    """The fire's part of every key: UTC, whole seconds ("20260302T010000Z")."""
-    tag = to_utc(scheduled_for).strftime("%Y%m%dT%H%M%SZ")
-    return f"manual-{tag}" if manual else tag
-
-
-def kst_day_start(at: datetime) -> datetime:
-    return datetime.combine(to_kst(at).date(), time(0), KST)
-
-
-def nth_trading_day(calendar: TradingCalendar, at: datetime) -> int | None:
-    """1 for the month's first KRX trading day, ...; None when `at` is not a trading day."""
-    day = to_kst(at).date()
-    if not calendar.is_trading_day(day):
-        return None
-    return sum(1 for d in range(1, day.day + 1) if calendar.is_trading_day(day.replace(day=d)))
-
-
 class WorkflowRunner:
     """Plans, approves and executes workflow runs. One instance per process."""
 
@@ -141,6 +97,7 @@ class WorkflowRunner:
         self.catalog = catalog
         self._deps = deps
         self._store = deps.store
+        self._actions = ActionExecutor(deps)
 
     @property
     def clock(self) -> Clock:
@@ -408,11 +365,13 @@ class WorkflowRunner:
         if run.status is not RunStatus.EXECUTING:
             run = replace(run, status=RunStatus.EXECUTING, updated_at=self._deps.clock.now())
             await self._store.save(run)
-        quotes, quote_error = await self._quotes(plan, results)
+        quotes, quote_error = await self._actions.quotes(plan, results)
         for action in plan.actions:
             if action.n in results:
                 continue  # done before a crash: never again
-            result = await self._perform(run, plan, action, limits, results, quotes, quote_error)
+            result = await self._actions.perform(
+                run, plan, action, limits, results, quotes, quote_error
+            )
             results[action.n] = result
             run = replace(
                 run,
@@ -447,174 +406,6 @@ class WorkflowRunner:
                 )
             )
         return run
-
-    async def _quotes(
-        self, plan: Plan, results: Mapping[int, ActionResult]
-    ) -> tuple[Mapping[str, Quote], str | None]:
-        symbols = sorted({o.symbol for o in plan.orders if o.n not in results})
-        if not symbols:
-            return {}, None
-        try:
-            return await self._deps.portfolio.quotes(symbols), None
-        except SourceError as e:
-            return {}, str(e)
-
-    async def _perform(
-        self,
-        run: WorkflowRun,
-        plan: Plan,
-        action: Action,
-        limits: Limits,
-        results: Mapping[int, ActionResult],
-        quotes: Mapping[str, Quote],
-        quote_error: str | None,
-    ) -> ActionResult:
-        if isinstance(action, OrderAction):
-            return await self._send_order(run, plan, action, limits, results, quotes, quote_error)
-        if isinstance(action, TransferAction):
-            return await self._propose_transfer(plan, action, limits)
-        if isinstance(action, AlertAction):
-            await self._notify(Alert(key=action.key, text=action.text, severity=action.severity))
-            return self._result(action, "done", "alert sent")
-        assert isinstance(action, NotifyAction)
-        await self._notify(
-            Alert(
-                key=f"workflow.{plan.workflow}.notify", text=action.text, severity=action.severity
-            )
-        )
-        return self._result(action, "done", "notification sent")
-
-    async def _send_order(
-        self,
-        run: WorkflowRun,
-        plan: Plan,
-        order: OrderAction,
-        limits: Limits,
-        results: Mapping[int, ActionResult],
-        quotes: Mapping[str, Quote],
-        quote_error: str | None,
-    ) -> ActionResult:
-        what = f"{order.side} {order.quantity} {order.symbol}"
-        if order.blocked is not None:
-            return self._result(order, "blocked", f"{what}: at planning: {order.blocked}")
-        quote = quotes.get(order.symbol)
-        if quote is None:
-            return self._result(order, "failed", f"{what}: no quote ({quote_error or 'missing'})")
-        now = self._deps.clock.now()
-        sent_before = sum(
-            1
-            for n, r in results.items()
-            if r.status in ("sent", "unknown") and r.notional is not None
-        )
-        violation = check_order(
-            OrderCheck(
-                order.symbol,
-                order.side,
-                order.quantity,
-                order.order_type,
-                order.limit_price,
-                quote.price,
-            ),
-            limits,
-            kill_switch_on=(await self._deps.kill_switch.kill_switch()).on,
-            orders_before=sent_before,
-            sent_today=await self._store.sent_notional_since(kst_day_start(now)),
-            session_open=self._deps.calendar.is_open(now),
-        )
-        if violation is not None:
-            return self._blocked(order, what, violation)
-        request = OrderRequest(
-            idempotency_key=order.key,
-            user_id=plan.user,
-            symbol=order.symbol,
-            side=order.side,
-            quantity=order.quantity,
-            order_type=order.order_type,
-            limit_price=order.limit_price,
-            origin=f"workflow:{plan.workflow}:{run.id}",
-        )
-        try:
-            outcome = await self._deps.orders.place(request)
-        except GuardrailViolation as e:
-            return self._blocked(order, what, Violation(e.rule, str(e)))
-        except OrderRejected as e:
-            return self._result(order, "failed", f"{what}: rejected: {e}")
-        except OrderOutcomeUnknown as e:
-            log.warning("workflow.order_outcome_unknown", key=order.key, error=str(e))
-            return self._result(order, "unknown", f"{what}: {e}", notional=order.notional)
-        except SourceError as e:
-            return self._result(order, "failed", f"{what}: not sent: {e}")
-        status: ResultStatus = "sent"
-        if outcome.state in (OrderState.REJECTED, OrderState.NOT_FOUND):
-            status = "failed"
-        elif outcome.state.unresolved:
-            status = "unknown"
-        log.info("workflow.order_placed", key=order.key, state=outcome.state, symbol=order.symbol)
-        return self._result(
-            order,
-            status,
-            f"{what}: {outcome.state}{': ' + outcome.message if outcome.message else ''}",
-            notional=order.notional if status != "failed" else None,
-            intent_id=outcome.intent_id,
-            order_state=str(outcome.state),
-            broker_order_id=outcome.broker_order_id,
-        )
-
-    async def _propose_transfer(
-        self, plan: Plan, action: TransferAction, limits: Limits
-    ) -> ActionResult:
-        what = f"transfer {won(action.amount)}"
-        if action.blocked is not None:
-            return self._result(action, "blocked", f"{what}: at planning: {action.blocked}")
-        kill = await self._deps.kill_switch.kill_switch()
-        violation = check_transfer(action.amount, limits, kill_switch_on=kill.on)
-        if violation is not None:
-            return self._blocked(action, what, violation)
-        request = TransferRequest(
-            idempotency_key=action.key,
-            user_id=plan.user,
-            amount=action.amount,
-            reason=action.reason,
-        )
-        try:
-            proposal = await self._deps.transfers.propose(request)
-        except GuardrailViolation as e:
-            return self._blocked(action, what, Violation(e.rule, str(e)))
-        except SourceError as e:
-            return self._result(action, "failed", f"{what}: {e}")
-        return self._result(
-            action, "done", f"{what}: proposed ({proposal.state})", proposal_id=proposal.id
-        )
-
-    def _blocked(
-        self, action: OrderAction | TransferAction, what: str, violation: Violation
-    ) -> ActionResult:
-        log.warning("workflow.guardrail_blocked", rule=violation.rule, action=what)
-        return self._result(action, "blocked", f"{what}: {violation}")
-
-    def _result(
-        self,
-        action: Action,
-        status: ResultStatus,
-        detail: str,
-        *,
-        notional: Decimal | None = None,
-        intent_id: str | None = None,
-        order_state: str | None = None,
-        broker_order_id: str | None = None,
-        proposal_id: str | None = None,
-    ) -> ActionResult:
-        return ActionResult(
-            n=action.n,
-            status=status,
-            at=self._deps.clock.now(),
-            detail=detail,
-            notional=notional,
-            intent_id=intent_id,
-            order_state=order_state,
-            broker_order_id=broker_order_id,
-            proposal_id=proposal_id,
-        )
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -657,10 +448,7 @@ class WorkflowRunner:
         return run
 
     async def _notify(self, alert: Alert) -> None:
-        try:
-            await self._deps.notifier.notify(alert)
-        except Exception as e:  # the port says it must not raise; a bad adapter must not stop us
-            log.error("workflow.notify_failed", key=alert.key, error=f"{type(e).__name__}: {e}")
+        await notify_safely(self._deps.notifier, alert)
 
     def _log_finished(
         self,
@@ -701,54 +489,3 @@ def _planning_status(plan: Plan) -> RunStatus:
         isinstance(a, OrderAction | TransferAction) and a.blocked is not None for a in plan.actions
     )
     return RunStatus.BLOCKED if blocked else RunStatus.SUCCEEDED
-
-
-def run_figures(
-    run: WorkflowRun, plan: Plan, results: Mapping[int, ActionResult]
-) -> dict[str, object]:
-    """Key figures of a run (the canonical log line and the operator API)."""
-    orders = plan.orders
-    by_status: dict[str, int] = {}
-    notional = {Side.BUY: ZERO, Side.SELL: ZERO}
-    for o in orders:
-        r = results.get(o.n)
-        if r is None:
-            continue
-        by_status[r.status] = by_status.get(r.status, 0) + 1
-        if r.status in ("sent", "unknown"):
-            notional[o.side] += o.notional
-    done = {n for n, r in results.items() if r.status == "done"}
-    return {
-        "workflow": run.workflow,
-        "run_id": run.id,
-        "fire_key": run.fire_key,
-        "status": str(run.status),
-        "dry_run": run.dry_run,
-        "mode": plan.mode,
-        "trigger": plan.trigger,
-        "actions": len(plan.actions),
-        "orders_planned": sum(1 for o in orders if o.blocked is None),
-        "orders_blocked_at_planning": sum(1 for o in orders if o.blocked is not None),
-        "orders_sent": by_status.get("sent", 0),
-        "orders_unknown": by_status.get("unknown", 0),
-        "orders_blocked": by_status.get("blocked", 0),
-        "orders_failed": by_status.get("failed", 0),
-        "buy_notional": str(notional[Side.BUY]),
-        "sell_notional": str(notional[Side.SELL]),
-        "planned_buy_notional": str(
-            sum((o.notional for o in orders if o.side is Side.BUY and o.blocked is None), ZERO)
-        ),
-        "planned_sell_notional": str(
-            sum((o.notional for o in orders if o.side is Side.SELL and o.blocked is None), ZERO)
-        ),
-        "transfers_proposed": sum(
-            1 for a in plan.actions if isinstance(a, TransferAction) and a.n in done
-        ),
-        "alerts_sent": sum(1 for a in plan.actions if isinstance(a, AlertAction) and a.n in done),
-        "notifications_sent": sum(
-            1 for a in plan.actions if isinstance(a, NotifyAction) and a.n in done
-        ),
-        "total_value": plan.figures.get("total_value"),
-        "kis_orderable": plan.figures.get("kis_orderable"),
-        "halted": plan.halted,
-    }

@@ -16,6 +16,7 @@ from orchestrator.domain.model import (
     Side,
     TransferState,
 )
+from orchestrator.domain.portfolio import consolidate
 from orchestrator.domain.reconciliation import (
     AccountBook,
     CashField,
@@ -24,7 +25,6 @@ from orchestrator.domain.reconciliation import (
     RecordedTransfer,
     Tolerances,
     break_key,
-    consolidate,
     order_window_start,
     reconcile,
 )
