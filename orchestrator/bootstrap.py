@@ -40,6 +40,7 @@ from adapters.notify.log import LogNotifier
 from adapters.notify.webhook import WebhookNotifier
 from adapters.openbanking.factory import OpenBanking, build_openbanking, openbanking_http_client
 from adapters.openbanking.settings import OpenBankingSettings
+from adapters.tasks import ProcrastinateEngine, TaskHost, create_task_app, run_worker
 from orchestrator.api.app import create_api
 from orchestrator.api.auth import ApiKey
 from orchestrator.api.routes import ApiDeps, StatusProbes, metrics_router, operator_router
@@ -48,6 +49,7 @@ from orchestrator.clock import SystemClock
 from orchestrator.domain.errors import AuthError, ConfigError, SourceError
 from orchestrator.logging import configure_logging
 from orchestrator.ports import AccountSource, Clock, Notifier
+from orchestrator.ports.tasks import FannedOut, InvestorTask, TaskEngine
 from orchestrator.ports.workflows import TradingCalendar
 from orchestrator.scheduling import (
     JobFire,
@@ -57,6 +59,8 @@ from orchestrator.scheduling import (
     default_replica_id,
 )
 from orchestrator.services.breaks import BreakService
+from orchestrator.services.fanout import FanOut, InProcessEngine, InvestorTaskRunner
+from orchestrator.services.investor_work import ServiceInvestorWork
 from orchestrator.services.orders import OrderService, WorkflowOrders
 from orchestrator.services.reconcile import ReconcileService, ReconciliationSettings
 from orchestrator.services.workflow_support import (
@@ -104,6 +108,11 @@ class Container:
     actions: dict[str, Action] = field(default_factory=dict)
     scheduler: Scheduler | None = None
     background: set[asyncio.Task[None]] = field(default_factory=set)
+    # Per-investor tasks: in-process on SQLite, procrastinate on PostgreSQL.
+    engine: TaskEngine | None = None
+    task_app: Any = None
+    task_host: TaskHost | None = None
+    fanout: FanOut | None = None
 
     @property
     def settings(self) -> Settings:
@@ -114,9 +123,15 @@ class Container:
         """Operator actions on breaks (acknowledge, resolve by hand); needs only the database."""
         return BreakService(DbReconciliationStore(self.db), self.clock)
 
+    @property
+    def on_task_engine(self) -> bool:
+        return self.task_app is not None
+
     async def close(self) -> None:
         for task in self.background:
             task.cancel()
+        if self.task_app is not None:
+            await self.task_app.close_async()
         for client in self.http_clients:
             await client.aclose()
         await self.resilience.aclose()
@@ -287,7 +302,8 @@ def _build_services(c: Container) -> None:
         clock=c.clock,
         order_sources=order_sources,
     )
-    c.actions["reconcile"] = _reconcile_action(c.reconcile)
+    _build_tasks(c)
+    c.actions["reconcile"] = _reconcile_action(c)
     c.actions["token_upkeep"] = _token_upkeep_action(c)
     c.actions["orders_upkeep"] = _orders_upkeep_action(c)
     wf_settings = c.loaded.section("workflows", WorkflowsSettings)
@@ -315,7 +331,13 @@ def _build_services(c: Container) -> None:
         runner = c.runner
 
         async def fire_workflow(fire: JobFire) -> object:
-            return await runner.fire(fire.action.split(":", 1)[1], fire.scheduled_for)
+            schedule_id = fire.action.split(":", 1)[1]
+            schedule = runner.catalog.schedules.get(schedule_id)
+            if schedule is None:
+                raise KeyError(f"unknown workflow schedule {schedule_id!r}")
+            investor = runner.catalog.workflow(schedule.workflow).user
+            assert c.fanout is not None
+            return await c.fanout(fire, "workflow", [investor], arg=schedule_id)
 
         c.actions["workflow:*"] = fire_workflow
 
@@ -338,40 +360,78 @@ class SandboxSession:
         return self._session == "open"
 
 
-def _reconcile_action(service: ReconcileService) -> Action:
+def investor_ids(c: Container) -> list[str]:
+    """The investors the service works for (today the YAML `users`)."""
+    return [u.id for u in c.settings.users]
+
+
+def _build_tasks(c: Container) -> None:
+    """The per-investor functions, and the engine that runs them for each fire."""
+
+    async def trading_account(investor: str) -> Any:
+        assert c.directory is not None
+        return await c.directory.trading_account(investor)
+
+    async def workflow(schedule_id: str, task: InvestorTask) -> object:
+        if c.runner is None:
+            raise ConfigError("workflows are not enabled")
+        return await c.runner.fire(schedule_id, task.scheduled_for)
+
+    async def tokens(investor: str) -> None:
+        # Reading a token renews it when it is near expiry (KFTC 90 days).
+        ob = c.openbanking
+        if ob is not None and (await ob.consent.status(investor)).granted:
+            await ob.tokens.user_token(investor)
+
+    work = ServiceInvestorWork(
+        reconcile=c.reconcile,
+        orders=c.orders,
+        trading_account=trading_account if c.directory is not None else None,
+        workflow=workflow,
+        tokens=tokens,
+    )
+    store = DbJobRunStore(c.db)
+    replica = default_replica_id()
+    runner = InvestorTaskRunner(work, store, c.clock, worker=replica)
+    tasks = c.settings.tasks
+    if c.db.dialect == "postgresql":
+        host = TaskHost(runner=runner, worker=replica)
+        c.task_host = host
+        c.task_app = create_task_app(c.db.url, host, search_path=c.db.search_path)
+        c.engine = ProcrastinateEngine(c.task_app)
+    else:
+        c.engine = InProcessEngine(runner, concurrency=tasks.in_process_concurrency)
+    c.fanout = FanOut(store, c.engine)
+
+
+def _reconcile_action(c: Container) -> Action:
     async def reconcile(fire: JobFire) -> object:
-        report = await service.run_once(trigger=f"job:{fire.job_id}")
-        return report.status
+        assert c.reconcile is not None
+        assert c.fanout is not None
+        return await c.fanout(fire, "reconcile", c.reconcile.investors())
 
     return reconcile
 
 
 def _token_upkeep_action(c: Container) -> Action:
-    async def upkeep(fire: JobFire) -> None:
-        # Reading a token renews it when it is near expiry (KIS 24 h, KFTC 90 days).
+    async def upkeep(fire: JobFire) -> FannedOut:
+        # KIS tokens belong to the app key, not to an investor: renewed once per fire.
         if c.kis is not None:
             await c.kis.tokens.current()
-        if c.openbanking is not None:
-            for user in c.settings.users:
-                if (await c.openbanking.consent.status(user.id)).granted:
-                    await c.openbanking.tokens.user_token(user.id)
+        assert c.fanout is not None
+        return await c.fanout(fire, "tokens", investor_ids(c))
 
     return upkeep
 
 
 def _orders_upkeep_action(c: Container) -> Action:
-    async def upkeep(fire: JobFire) -> None:
-        if c.orders is not None and c.orders.ready:
-            await c.orders.resolve_pending()
-            if c.directory is not None:
-                for user in c.settings.users:
-                    try:
-                        account = await c.directory.trading_account(user.id)
-                    except SourceError:
-                        continue
-                    await c.orders.sync_fills(account)
+    async def upkeep(fire: JobFire) -> object:
         if c.runner is not None:
             await c.runner.expire_overdue()
+        if c.orders is None:
+            return None
+        assert c.fanout is not None
+        return await c.fanout(fire, "settle", investor_ids(c))
 
     return upkeep
 
@@ -413,12 +473,43 @@ def build_scheduler(container: Container) -> Scheduler:
         clock=container.clock,
         replica=default_replica_id(),
         audit=container.audit,
+        engine=container.engine if isinstance(container.engine, ProcrastinateEngine) else None,
+    )
+
+
+async def open_task_engine(container: Container) -> Scheduler | None:
+    """On PostgreSQL: open the task engine and give its tasks a scheduler to run fires with."""
+    if container.task_app is None or container.task_host is None:
+        return None
+    await container.task_app.open_async()
+    scheduler = container.scheduler or build_scheduler(container)
+    container.task_host.scheduler = scheduler
+    return scheduler
+
+
+async def work(container: Container, *, concurrency: int | None = None, signals: bool) -> None:
+    """Run a task worker in this process until cancelled or signalled (PostgreSQL only)."""
+    if container.task_app is None:
+        raise ConfigError(
+            "orchestrator worker needs database.url on PostgreSQL: on SQLite the tasks run "
+            "in-process inside serve"
+        )
+    tasks = container.settings.tasks
+    await run_worker(
+        container.task_app,
+        name=default_replica_id(),
+        concurrency=concurrency or tasks.worker_concurrency,
+        heartbeat_seconds=tasks.heartbeat_seconds,
+        stalled_after=tasks.stalled_after_seconds,
+        install_signal_handlers=signals,
+        shutdown_grace=tasks.shutdown_grace_seconds,
     )
 
 
 @asynccontextmanager
-async def running(container: Container) -> AsyncIterator[Container]:
-    """Start background parts (consent, recovery, scheduler) for `serve`; stop them on exit."""
+async def running(container: Container, *, worker: bool | None = None) -> AsyncIterator[Container]:
+    """Start background parts (consent, recovery, scheduler, and on PostgreSQL a task worker
+    unless `worker` is False or `tasks.serve_runs_worker` is off) for `serve`; stop on exit."""
     async with AsyncExitStack() as stack:
         stack.push_async_callback(container.close)
         try:
@@ -430,6 +521,17 @@ async def running(container: Container) -> AsyncIterator[Container]:
         recovery.add_done_callback(container.background.discard)
         scheduler = build_scheduler(container)
         container.scheduler = scheduler
+        with_worker = container.settings.tasks.serve_runs_worker if worker is None else worker
+        if await open_task_engine(container) is not None and with_worker:
+            task = asyncio.create_task(work(container, signals=False))
+            container.background.add(task)
+            task.add_done_callback(container.background.discard)
+
+            async def stop_worker() -> None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+            stack.push_async_callback(stop_worker)
         await scheduler.start()
         stack.push_async_callback(scheduler.shutdown)
         if container.settings.service.reconcile_on_start:

@@ -565,8 +565,17 @@ def consent_revoke(user: UserOption = "demo", config: ConfigOption = None) -> No
 
 
 @app.command()
-def serve(config: ConfigOption = None) -> None:
-    """Run the service: scheduler and operator API."""
+def serve(
+    config: ConfigOption = None,
+    worker: Annotated[
+        bool,
+        typer.Option(
+            "--worker/--no-worker",
+            help="On PostgreSQL also run a task worker in this process (default on).",
+        ),
+    ] = True,
+) -> None:
+    """Run the service: scheduler and operator API (and on PostgreSQL a task worker)."""
     import uvicorn
 
     from orchestrator import bootstrap
@@ -575,7 +584,7 @@ def serve(config: ConfigOption = None) -> None:
 
     async def go() -> None:
         container = bootstrap.build(loaded)
-        async with bootstrap.running(container):
+        async with bootstrap.running(container, worker=worker):
             api = bootstrap.build_api(container)
             server = uvicorn.Server(
                 uvicorn.Config(
@@ -587,6 +596,36 @@ def serve(config: ConfigOption = None) -> None:
                 )
             )
             await server.serve()
+
+    run_async(go)
+
+
+@app.command("worker")
+def worker_command(
+    config: ConfigOption = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(min=1, max=256, help="Tasks run at once (default tasks.worker_concurrency)."),
+    ] = None,
+) -> None:
+    """Run a task worker (PostgreSQL): per-investor tasks of every fire, on any machine.
+
+    SIGTERM / Ctrl-C stop taking tasks and let the running ones finish."""
+    from orchestrator import bootstrap
+
+    loaded = _loaded(config)
+
+    async def go() -> None:
+        container = bootstrap.build(loaded)
+        try:
+            if await bootstrap.open_task_engine(container) is None:
+                raise ConfigError(
+                    "orchestrator worker needs database.url on PostgreSQL: on SQLite the "
+                    "tasks run in-process inside serve"
+                )
+            await bootstrap.work(container, concurrency=concurrency, signals=True)
+        finally:
+            await container.close()
 
     run_async(go)
 

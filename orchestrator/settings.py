@@ -133,6 +133,18 @@ class ServiceSettings(Section):
     reconcile_on_start: bool = True
 
 
+class TaskSettings(Section):
+    """How per-investor tasks run. On SQLite always in-process; on PostgreSQL on procrastinate
+    workers (`orchestrator worker`, and one inside `serve` unless `serve_runs_worker` is off)."""
+
+    worker_concurrency: int = Field(default=8, ge=1, le=256)
+    in_process_concurrency: int = Field(default=8, ge=1, le=256)
+    serve_runs_worker: bool = True
+    heartbeat_seconds: float = Field(default=10.0, gt=0, le=300)
+    stalled_after_seconds: float = Field(default=30.0, gt=0, le=3600)
+    shutdown_grace_seconds: float | None = Field(default=None, gt=0)
+
+
 class AlertSettings(Section):
     """Where operator alerts go: always the log; also a Slack-compatible webhook when set."""
 
@@ -161,6 +173,7 @@ class Settings(BaseSettings):
     calendar: KrxCalendarSettings = KrxCalendarSettings()
     alerts: AlertSettings = AlertSettings()
     service: ServiceSettings = ServiceSettings()
+    tasks: TaskSettings = TaskSettings()
     sandbox: SandboxSettings = SandboxSettings()
     # Vendor, resilience, scheduler and workflow sections: validated by their own models (see
     # `section()`), so the core stays vendor-neutral; unknown keys are still refused there.

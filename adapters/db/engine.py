@@ -51,6 +51,10 @@ class Database:
         self, url: str, *, echo: bool = False, connect_args: dict[str, Any] | None = None
     ) -> None:
         self.url = url
+        # Where the tables live on PostgreSQL when not in the default schema (tests, tenants):
+        # other clients of the same database (the task engine) must use the same one.
+        settings = (connect_args or {}).get("server_settings", {})
+        self.search_path: str | None = settings.get("search_path")
         self.engine = create_engine(url, echo=echo, connect_args=connect_args)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 

@@ -16,9 +16,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 
 from adapters.db.engine import Database
-from adapters.db.tables import JobRunRow, JobStateRow
+from adapters.db.tables import JobRunItemRow, JobRunRow, JobStateRow
 from orchestrator.domain.timeutil import to_utc
-from orchestrator.ports.scheduling import JobRun, JobState, RunStatus
+from orchestrator.ports.scheduling import ItemOutcome, ItemStatus, JobRun, JobState, RunStatus
 
 _ERROR_MAX = 4000
 
@@ -99,6 +99,105 @@ class DbJobRunStore:
             rows = (await session.execute(query)).scalars().all()
         return [_run(r) for r in rows]
 
+    async def run(self, job_id: str, scheduled_for: datetime) -> JobRun | None:
+        key = to_utc(scheduled_for)
+        async with self._db.session() as session:
+            row = await session.get(JobRunRow, (job_id, key))
+            if row is None:
+                return None
+            items = (
+                (
+                    await session.execute(
+                        select(JobRunItemRow)
+                        .where(
+                            col(JobRunItemRow.job_id) == job_id,
+                            col(JobRunItemRow.scheduled_for) == key,
+                        )
+                        .order_by(col(JobRunItemRow.investor))
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        return _run(row, tuple(_item(i) for i in items))
+
+    async def set_total(
+        self, job_id: str, scheduled_for: datetime, total: int, *, engine: str
+    ) -> None:
+        key = to_utc(scheduled_for)
+        async with self._db.session() as session:
+            await session.execute(
+                update(JobRunRow)
+                .where(col(JobRunRow.job_id) == job_id, col(JobRunRow.scheduled_for) == key)
+                .values(total=total, engine=engine)
+            )
+            if total == 0:
+                await self._complete(session, job_id, key)
+
+    async def record_item(self, job_id: str, scheduled_for: datetime, outcome: ItemOutcome) -> bool:
+        key = to_utc(scheduled_for)
+        stmt = (
+            self._insert(JobRunItemRow)
+            .values(
+                job_id=job_id,
+                scheduled_for=key,
+                investor=outcome.investor,
+                kind=outcome.kind,
+                status=outcome.status,
+                detail=None if outcome.detail is None else outcome.detail[:500],
+                attempts=outcome.attempts,
+                worker=outcome.worker[:100],
+                finished_at=to_utc(outcome.finished_at),
+                duration_ms=outcome.duration_ms,
+            )
+            .on_conflict_do_nothing(index_elements=["job_id", "scheduled_for", "investor"])
+        )
+        column = JobRunRow.failed if outcome.status == "failed" else JobRunRow.done
+        async with self._db.session() as session:
+            result = await session.execute(stmt)
+            if int(getattr(result, "rowcount", 0) or 0) != 1:
+                return False
+            # The counter moves in the same transaction as the item insert: exactly once.
+            await session.execute(
+                update(JobRunRow)
+                .where(col(JobRunRow.job_id) == job_id, col(JobRunRow.scheduled_for) == key)
+                .values({column.name: col(column) + 1})  # type: ignore[attr-defined]
+            )
+            await self._complete(session, job_id, key, at=outcome.finished_at)
+        return True
+
+    async def _complete(
+        self, session: Any, job_id: str, key: datetime, *, at: datetime | None = None
+    ) -> None:
+        row = await session.get(JobRunRow, (job_id, key), populate_existing=True)
+        if row is None or row.status != "running" or row.total is None:
+            return
+        if row.done + row.failed < row.total:
+            return
+        finished = to_utc(at) if at is not None else to_utc(row.started_at)
+        finished = max(finished, to_utc(row.started_at))
+        await session.execute(
+            update(JobRunRow)
+            .where(
+                col(JobRunRow.job_id) == job_id,
+                col(JobRunRow.scheduled_for) == key,
+                col(JobRunRow.status) == "running",
+            )
+            .values(
+                status="failed" if row.failed else "succeeded",
+                finished_at=finished,
+                duration_ms=max(
+                    0, round((finished - to_utc(row.started_at)).total_seconds() * 1000)
+                ),
+                error=f"{row.failed} of {row.total} investors failed" if row.failed else None,
+            )
+        )
+
+    async def item(self, job_id: str, scheduled_for: datetime, investor: str) -> ItemOutcome | None:
+        async with self._db.session() as session:
+            row = await session.get(JobRunItemRow, (job_id, to_utc(scheduled_for), investor))
+            return None if row is None else _item(row)
+
     async def is_paused(self, job_id: str) -> bool:
         async with self._db.session() as session:
             row = await session.get(JobStateRow, job_id)
@@ -125,7 +224,21 @@ class DbJobRunStore:
             await session.execute(stmt)
 
 
-def _run(row: JobRunRow) -> JobRun:
+def _item(row: JobRunItemRow) -> ItemOutcome:
+    status: ItemStatus = "failed" if row.status == "failed" else "succeeded"
+    return ItemOutcome(
+        investor=row.investor,
+        kind=row.kind,
+        status=status,
+        finished_at=row.finished_at,
+        duration_ms=row.duration_ms,
+        attempts=row.attempts,
+        worker=row.worker,
+        detail=row.detail,
+    )
+
+
+def _run(row: JobRunRow, items: tuple[ItemOutcome, ...] = ()) -> JobRun:
     status: RunStatus
     if row.status == "succeeded":
         status = "succeeded"
@@ -144,4 +257,9 @@ def _run(row: JobRunRow) -> JobRun:
         error=row.error,
         manual=row.manual,
         requested_by=row.requested_by,
+        total=row.total,
+        done=row.done,
+        failed=row.failed,
+        engine=row.engine,
+        items=items,
     )

@@ -32,13 +32,23 @@ def _upgrade(connection: Connection, url: str, revision: str) -> None:
 
 
 async def upgrade(db: Database, revision: str = "head") -> None:
-    """Apply migrations up to `revision` (idempotent)."""
+    """Apply migrations up to `revision` (idempotent). On PostgreSQL also the task engine's
+    schema (procrastinate's tables and functions, versioned with its pinned release)."""
     async with db.engine.begin() as conn:
         await conn.run_sync(_upgrade, db.url, revision)
+    if db.dialect == "postgresql":
+        from adapters.tasks.engine import apply_schema
+
+        await apply_schema(db.url, search_path=db.search_path)
+
+
+def _ours(name: str | None, type_: str, parent_names: Any) -> bool:
+    """The task engine's objects are procrastinate's, made by `apply_schema`, not by Alembic."""
+    return not (type_ == "table" and name is not None and name.startswith("procrastinate_"))
 
 
 def _diff(connection: Connection) -> list[Any]:
-    ctx = MigrationContext.configure(connection, opts={"compare_type": True})
+    ctx = MigrationContext.configure(connection, opts={"compare_type": True, "include_name": _ours})
     return list(compare_metadata(ctx, tables.metadata))
 
 

@@ -81,6 +81,11 @@ class DbReconciliationStore:
 
     # --- runs ---------------------------------------------------------------------------------
 
+    async def run_status(self, run_id: str) -> str | None:
+        async with self._db.session() as session:
+            row = await session.get(ReconciliationRunRow, run_id)
+            return None if row is None else row.status
+
     async def start_run(self, run_id: str, *, trigger: str, started_at: datetime) -> None:
         async with self._db.session() as session:
             session.add(

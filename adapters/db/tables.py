@@ -288,6 +288,29 @@ class JobRunRow(SQLModel, table=True):
     error: str | None = None
     manual: bool = False
     requested_by: str | None = Field(default=None, max_length=100)
+    # A fire fanned out per investor: how many investor tasks it holds and how many ended.
+    # None for a fire that ran as one piece. The run finishes when done + failed reaches total.
+    total: int | None = None
+    done: int = 0
+    failed: int = 0
+    engine: str = Field(default="in-process", max_length=20)
+
+
+class JobRunItemRow(SQLModel, table=True):
+    """One investor's outcome within a fanned-out fire. The primary key makes counting exactly
+    once: a task retried after its worker died cannot record its investor a second time."""
+
+    __tablename__ = "job_run_items"
+    job_id: str = Field(primary_key=True, max_length=100)
+    scheduled_for: datetime = Field(primary_key=True)
+    investor: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(max_length=20)
+    status: str = Field(max_length=20)  # succeeded | failed
+    detail: str | None = Field(default=None, max_length=500)
+    attempts: int = 1
+    worker: str = Field(default="", max_length=100)
+    finished_at: datetime
+    duration_ms: int = 0
 
 
 class JobStateRow(SQLModel, table=True):

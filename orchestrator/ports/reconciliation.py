@@ -93,6 +93,10 @@ class JournalReader(Protocol):
 class ReconciliationStore(Protocol):
     """Runs, snapshots and breaks. Each method is one transaction."""
 
+    async def run_status(self, run_id: str) -> str | None:
+        """The stored status of a run (running, clean, breaks, ...), None if there is none."""
+        ...
+
     async def start_run(self, run_id: str, *, trigger: str, started_at: datetime) -> None:
         """Record a run as running. Raises if `run_id` exists."""
         ...

@@ -12,6 +12,7 @@ from typing import Any, Literal, Protocol
 from orchestrator.domain.timeutil import check_aware
 
 RunStatus = Literal["running", "succeeded", "failed"]
+ItemStatus = Literal["succeeded", "failed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,14 @@ class JobRun:
     error: str | None = None
     manual: bool = False
     requested_by: str | None = None
+    # Fan-out progress (None/0 for a fire that ran as one piece) and the engine that ran it.
+    total: int | None = None
+    done: int = 0
+    failed: int = 0
+    engine: str = "in-process"
+    # Filled by the scheduler when read: did the fire run past its next fire time?
+    overran: bool = False
+    items: tuple[ItemOutcome, ...] = ()
 
     def __post_init__(self) -> None:
         check_aware(self, "scheduled_for", "started_at", "finished_at")
@@ -45,6 +54,41 @@ class JobRun:
             "error": self.error,
             "manual": self.manual,
             "requested_by": self.requested_by,
+            "engine": self.engine,
+            "progress": None
+            if self.total is None
+            else {"total": self.total, "done": self.done, "failed": self.failed},
+            "overran": self.overran,
+            "investors": [i.as_dict() for i in self.items],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ItemOutcome:
+    """How one investor's task of a fanned-out fire ended."""
+
+    investor: str
+    kind: str
+    status: ItemStatus
+    finished_at: datetime
+    duration_ms: int = 0
+    attempts: int = 1
+    worker: str = ""
+    detail: str | None = None
+
+    def __post_init__(self) -> None:
+        check_aware(self, "finished_at")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "investor": self.investor,
+            "kind": self.kind,
+            "status": self.status,
+            "finished_at": self.finished_at.isoformat(),
+            "duration_ms": self.duration_ms,
+            "attempts": self.attempts,
+            "worker": self.worker,
+            "detail": self.detail,
         }
 
 
@@ -97,6 +141,26 @@ class JobRunStore(Protocol):
 
     async def runs(self, job_id: str | None, limit: int) -> Sequence[JobRun]:
         """Newest first by scheduled time; every job when `job_id` is None."""
+        ...
+
+    async def run(self, job_id: str, scheduled_for: datetime) -> JobRun | None:
+        """One run with its per-investor outcomes, or None."""
+        ...
+
+    async def set_total(
+        self, job_id: str, scheduled_for: datetime, total: int, *, engine: str
+    ) -> None:
+        """Mark the run as fanned out over `total` investor tasks (before any is started).
+        With total 0 the run finishes at once (succeeded)."""
+        ...
+
+    async def record_item(self, job_id: str, scheduled_for: datetime, outcome: ItemOutcome) -> bool:
+        """Record one investor's outcome exactly once (False if already recorded) and finish the
+        run when every investor is accounted for (failed if any failed)."""
+        ...
+
+    async def item(self, job_id: str, scheduled_for: datetime, investor: str) -> ItemOutcome | None:
+        """The recorded outcome of one investor in one fire, if any."""
         ...
 
     async def is_paused(self, job_id: str) -> bool: ...

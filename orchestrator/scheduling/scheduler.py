@@ -30,6 +30,7 @@ dropped: `scheduler.fire_missed`), `coalesce` (several missed fires run once, as
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,6 +43,7 @@ from orchestrator.domain.errors import ConfigError
 from orchestrator.domain.model import AuditEvent
 from orchestrator.domain.timeutil import to_utc
 from orchestrator.ports.scheduling import JobRun, JobRunStore, RunStatus
+from orchestrator.ports.tasks import FannedOut, FireEngine
 from orchestrator.ports.upstream import AuditLog, Clock
 from orchestrator.scheduling.executor import ClaimingExecutor
 from orchestrator.scheduling.fires import (
@@ -78,8 +80,13 @@ class Scheduler:
         clock: Clock,
         replica: str | None = None,
         audit: AuditLog | None = None,
+        engine: FireEngine | None = None,
     ) -> None:
         self.settings = settings
+        # With a task engine (PostgreSQL), a fire is offered to the engine, whose own
+        # once-per-fire guarantee picks one replica's offer; a worker then runs it through
+        # `execute_fire`. Without one, the claim row decides and this replica runs it.
+        self.engine = engine
         self.replica = replica or default_replica_id()
         self._store = store
         self._calendar = calendar
@@ -219,7 +226,13 @@ class Scheduler:
 
     async def runs(self, job_id: str | None = None, limit: int = 50) -> list[JobRun]:
         """Run history, newest first (all jobs when `job_id` is None); `limit` within 1..1000."""
-        return list(await self._store.runs(job_id, max(1, min(limit, 1000))))
+        runs = await self._store.runs(job_id, max(1, min(limit, 1000)))
+        out = []
+        for run in runs:
+            if run.total is not None:
+                run = await self._store.run(run.job_id, run.scheduled_for) or run
+            out.append(dataclasses.replace(run, overran=self.overran(run)))
+        return out
 
     async def pause(self, job_id: str, by: str) -> None:
         """Skip this job's fires on every replica until resumed (persisted)."""
@@ -262,9 +275,12 @@ class Scheduler:
         )
         log.info("scheduler.job_triggered", job_id=job_id, by=by, scheduled_for=key.isoformat())
         await self._record(now, by, "scheduler.job_triggered", job_id)
-        task = asyncio.get_running_loop().create_task(self._execute(fire, now))
-        self._manual.add(task)
-        task.add_done_callback(self._manual.discard)
+        if self.engine is not None:
+            await self.engine.defer_fire(job_id, key, manual=True, requested_by=by)
+        else:
+            task = asyncio.get_running_loop().create_task(self._execute(fire, now))
+            self._manual.add(task)
+            task.add_done_callback(self._manual.discard)
         return JobRun(
             job_id=job_id,
             scheduled_for=key,
@@ -306,6 +322,13 @@ class Scheduler:
             if await self._store.is_paused(job_id):
                 bound.info("scheduler.fire_skipped", reason="paused")
                 return None
+            if self.engine is not None:
+                if await self.engine.defer_fire(job_id, key):
+                    bound.info("scheduler.fire_deferred", engine=self.engine.name)
+                else:
+                    bound.info("scheduler.fire_claimed_elsewhere")
+                return None
+            await self._report_overrun(job_id, key)
             claimed = await self._store.claim(job_id, key, self.replica, started_at=now)
         except Exception as e:
             bound.error("scheduler.claim_failed", error=f"{type(e).__name__}: {e}")
@@ -315,6 +338,81 @@ class Scheduler:
             return None
         fire = JobFire(job_id=job_id, action=spec.action, scheduled_for=key, replica=self.replica)
         return await self._execute(fire, now)
+
+    async def execute_fire(
+        self,
+        job_id: str,
+        scheduled_for: datetime,
+        *,
+        worker: str,
+        manual: bool = False,
+        requested_by: str | None = None,
+    ) -> JobRun | None:
+        """Run a fire the engine handed to this worker (at most one worker holds it at a time).
+
+        A run row left `running` by a worker that died is taken over and run again (its
+        per-investor tasks skip investors already recorded); a finished one is not rerun.
+        """
+        spec = self._spec(job_id)
+        key = to_utc(scheduled_for)
+        bound = log.bind(job_id=job_id, scheduled_for=key.isoformat(), replica=worker)
+        now = self._clock.now()
+        if not manual:
+            await self._report_overrun(job_id, key)
+        started_at = now
+        if not await self._store.claim(
+            job_id, key, worker, started_at=now, manual=manual, requested_by=requested_by
+        ):
+            existing = await self._store.run(job_id, key)
+            if existing is not None and existing.status != "running":
+                bound.info("scheduler.fire_already_finished", status=existing.status)
+                return existing
+            if existing is not None and not (manual and existing.replica == self.replica):
+                bound.warning("scheduler.fire_taken_over", previous=existing.replica)
+            if existing is not None:
+                started_at = existing.started_at
+        fire = JobFire(
+            job_id=job_id,
+            action=spec.action,
+            scheduled_for=key,
+            replica=worker,
+            manual=manual,
+            requested_by=requested_by,
+        )
+        return await self._execute(fire, started_at)
+
+    def _next_after(self, job_id: str, scheduled_for: datetime) -> datetime | None:
+        zone = self.settings.zone
+        at = scheduled_for.astimezone(zone)
+        when = self._triggers[job_id].get_next_fire_time(at, at + timedelta(seconds=1))
+        return None if when is None else to_utc(when)
+
+    def overran(self, run: JobRun) -> bool:
+        """True when a scheduled run ended (or is still running) after its job's next fire."""
+        if run.manual or run.job_id not in self._triggers:
+            return False
+        following = self._next_after(run.job_id, run.scheduled_for)
+        if following is None:
+            return False
+        end = run.finished_at or self._clock.now()
+        return end > following
+
+    async def _report_overrun(self, job_id: str, key: datetime) -> None:
+        """A fire starting while the previous one of its job is still running is reported (log
+        and alert-worthy event), never silently overlapped."""
+        last = await self._store.runs(job_id, 2)
+        for run in last:
+            if run.scheduled_for < key and run.status == "running" and not run.manual:
+                log.warning(
+                    "scheduler.fire_overran",
+                    job_id=job_id,
+                    scheduled_for=run.scheduled_for.isoformat(),
+                    next_fire=key.isoformat(),
+                    done=run.done,
+                    failed=run.failed,
+                    total=run.total,
+                )
+                break
 
     async def _execute(self, fire: JobFire, started_at: datetime) -> JobRun:
         bound = log.bind(
@@ -327,7 +425,20 @@ class Scheduler:
         status: RunStatus = "succeeded"
         error: str | None = None
         try:
-            await self._actions[fire.job_id](fire)
+            result = await self._actions[fire.job_id](fire)
+            if isinstance(result, FannedOut):
+                # The last investor task finishes the run (see JobRunStore.record_item).
+                bound.info("scheduler.job_fanned_out", total=result.total)
+                return await self._store.run(fire.job_id, fire.scheduled_for) or JobRun(
+                    job_id=fire.job_id,
+                    scheduled_for=fire.scheduled_for,
+                    replica=fire.replica,
+                    status="running",
+                    started_at=started_at,
+                    manual=fire.manual,
+                    requested_by=fire.requested_by,
+                    total=result.total,
+                )
         except asyncio.CancelledError:
             await self._finish(fire, started_at, "failed", "cancelled (scheduler shutdown)")
             bound.warning("scheduler.job_failed", error="cancelled")

@@ -407,13 +407,16 @@ class OrderService:
             await self._sleep(delay)
             waited += delay
 
-    async def resolve_pending(self) -> Sequence[OrderRecord]:
-        """One settling pass over open outcomes (for a periodic job); returns them as they stand.
+    async def resolve_pending(self, user_id: str | None = None) -> Sequence[OrderRecord]:
+        """One settling pass over open outcomes (for a periodic job, or one investor's task when
+        `user_id` is given); returns them as they stand.
 
         A PENDING_SUBMIT intent or REQUESTED cancel younger than `stale_pending` is left alone: it
         may be in flight in this or another process right now.
         """
         pending = await self._journal.unresolved(self._executor.name)
+        if user_id is not None:
+            pending = [r for r in pending if r.intent.account.user_id == user_id]
         crashed_before = self._clock.now() - self._policy.stale_pending
         results, _ = await self._settle(pending, crashed_before=crashed_before)
         return results

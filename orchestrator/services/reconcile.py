@@ -196,22 +196,66 @@ class ReconcileService:
         if problems:
             raise ConfigError("\n".join(problems))
 
-    async def run_once(self, trigger: str = "manual") -> ReconciliationReport:
-        """Reconcile every configured user once; store and return the report.
+    def investors(self) -> list[str]:
+        """Every user with an account to reconcile, in configuration order."""
+        return list(self._settings.users())
+
+    async def reconcile_investor(
+        self, user_id: str, *, key: str, attempt: int = 0, trigger: str = "manual"
+    ) -> str:
+        """Reconcile one investor as one task of a fire (`key`); safe to run again.
+
+        Each attempt has its own run id derived from (key, investor, attempt). An earlier
+        attempt that finished means the work is done (its status is returned, nothing is read
+        again); one left `running` died with its worker and is closed as an error first.
+        """
+        if user_id not in self._settings.users():
+            raise ConfigError(f"reconciliation: no accounts configured for investor {user_id!r}")
+        for n in range(attempt + 1):
+            run_id = task_run_id(key, user_id, n)
+            status = await self._store.run_status(run_id)
+            if status is None:
+                continue
+            if status != "running":
+                log.info("reconcile.already_done", user_id=user_id, run_id=run_id)
+                return status
+            finished = self._clock.now()
+            await self._store.finish_run(
+                run_id,
+                finished_at=finished,
+                status="error",
+                break_count=0,
+                report={"errors": ["abandoned: its worker stopped before the run finished"]},
+            )
+            log.warning("reconcile.run_abandoned", user_id=user_id, run_id=run_id)
+        report = await self.run_once(
+            trigger, users=[user_id], run_id=task_run_id(key, user_id, attempt)
+        )
+        return report.status
+
+    async def run_once(
+        self,
+        trigger: str = "manual",
+        *,
+        users: Sequence[str] | None = None,
+        run_id: str | None = None,
+    ) -> ReconciliationReport:
+        """Reconcile every configured user (or only `users`) once; store and return the report.
 
         Raises only when the run itself cannot be recorded (the database is down); a failing
         source, account or user is part of the report.
         """
-        run_id = self._new_id()
+        run_id = run_id or self._new_id()
         started = self._clock.now()
-        users = self._settings.users()
+        all_users = self._settings.users()
+        users_of = all_users if users is None else {u: all_users[u] for u in users}
         with structlog.contextvars.bound_contextvars(run_id=run_id):
             log.info(
                 "reconcile.run_started",
                 run_id=run_id,
                 trigger=trigger,
-                users=len(users),
-                accounts=len(self._settings.accounts),
+                users=len(users_of),
+                accounts=sum(len(a) for a in users_of.values()),
             )
             await self._store.start_run(run_id, trigger=trigger, started_at=started)
             # Users are independent: reconcile several at once, each waiting only on its own
@@ -228,7 +272,7 @@ class ReconcileService:
                         log.exception("reconcile.user_failed", user_id=user_id)
                         return _UserResult(user_id, error=f"{user_id}: {describe(e)}")
 
-            results = list(await asyncio.gather(*(one(u, a) for u, a in users.items())))
+            results = list(await asyncio.gather(*(one(u, a) for u, a in users_of.items())))
             finished = self._clock.now()
             report = _report(run_id, trigger, started, finished, results)
             await self._store.finish_run(
@@ -438,6 +482,11 @@ class ReconcileService:
             fallback = await self._store.latest_snapshots(failed)
             snapshots.extend(fallback[a] for a in failed if a in fallback)
         return consolidate(user_id, snapshots, as_of=now, stale_accounts=failed)
+
+
+def task_run_id(key: str, user_id: str, attempt: int) -> str:
+    """The reconciliation run id of one attempt of one investor's task in one fire."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"orchestrator:{key}:{user_id}:{attempt}").hex
 
 
 def _pending_view(user_id: str, p: Pending) -> PendingView:
