@@ -82,9 +82,7 @@ def create_task_app(url: str, host: TaskHost, *, search_path: str | None = None)
     kwargs: dict[str, Any] = {}
     if search_path:
         kwargs["options"] = f"-c search_path={search_path}"
-    connector = PsycopgConnector(
-        conninfo=conninfo(url), kwargs=kwargs, min_size=1, max_size=4, open=False
-    )
+    connector = PsycopgConnector(conninfo=conninfo(url), kwargs=kwargs, min_size=1, max_size=4)
     app = App(connector=connector)
     retry = BackoffRetry()
 
