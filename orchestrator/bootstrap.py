@@ -92,6 +92,7 @@ class Container:
     clock: Clock
     audit: DbAuditLog
     secrets: SecretStore
+    cipher: TokenCipher
     notifier: Notifier
     resilience: Resilience
     calendar: KrxCalendar
@@ -223,6 +224,7 @@ def build(
         clock=clock,
         audit=DbAuditLog(db),
         secrets=secrets,
+        cipher=cipher,
         notifier=notifier,
         # One registry per container: tests build several in one process.
         resilience=build_resilience(
@@ -278,7 +280,7 @@ def _build_services(c: Container) -> None:
         sources[c.kis.accounts.name] = c.kis.accounts
         order_sources[c.kis.executor.name] = c.kis.executor
         c.orders = OrderService(
-            DbOrderJournal(c.db),
+            DbOrderJournal(c.db, c.cipher),
             c.kis.executor,
             c.clock,
             guard=KillSwitchGuard(c.workflow_store),

@@ -18,7 +18,10 @@ from orchestrator.domain.errors import ConfigError, OrchestratorError
 
 T = TypeVar("T")
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+# Typer's pretty tracebacks print local variables (settings, tokens): main() prints a masked one.
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_enable=False
+)
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 config_app = typer.Typer(no_args_is_help=True, help="Configuration.")
 audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit log.")
@@ -41,7 +44,10 @@ SeedOption = Annotated[Path | None, typer.Option(help="Seed YAML (default: the d
 
 
 def fail(message: str, code: int = 1) -> None:
-    typer.echo(message, err=True)
+    from orchestrator.logging import scrub_text
+
+    # Error messages can quote vendor replies: masked like the logs.
+    typer.echo(scrub_text(message), err=True)
     raise typer.Exit(code)
 
 
@@ -81,9 +87,14 @@ def db_upgrade(config: ConfigOption = None) -> None:
     loaded = _loaded(config)
 
     async def go() -> None:
+        from adapters.db.orders import encrypt_account_numbers
+        from orchestrator.bootstrap import build_cipher
+
         db = Database(loaded.settings.database.url)
         try:
             await migrate.upgrade(db)
+            # Rows from before migration 0003 hold plain account numbers: encrypt them now.
+            await encrypt_account_numbers(db, build_cipher(loaded.settings))
         finally:
             await db.dispose()
 
@@ -635,6 +646,27 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as e:  # the last line of defence: nothing unmasked escapes
+        sys.exit(report_crash(e))
+
+
+def report_crash(error: BaseException, stream: Any = None) -> int:
+    """Print an unexpected error masked like the logs (tracebacks quote SQL parameters, URLs and
+    headers); returns the exit code. A mistake of the caller is one line, never a traceback."""
+    import traceback
+
+    from orchestrator.logging import scrub_text
+
+    stream = stream or sys.stderr
+    if isinstance(error, ConfigError):
+        print(scrub_text(f"configuration error:\n{error}"), file=stream)
+        return 2
+    if isinstance(error, OrchestratorError):
+        print(scrub_text(f"error: {error}"), file=stream)
+        return 1
+    text = "".join(traceback.format_exception(error))
+    print(scrub_text(f"internal error (a bug; please report it):\n{text}"), file=stream)
+    return 1
 
 
 if __name__ == "__main__":

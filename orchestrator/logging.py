@@ -174,3 +174,29 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", stream: Any = None
     root.setLevel(numeric)
     # httpx logs full URLs (query strings carry account ids) at INFO: keep it quiet.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+# Free-text fields of API replies (vendor error messages, operator reasons): they may quote an
+# account number or a token, so they get the same text scrub as log messages. Other values are
+# left readable (broker order numbers, amounts) unless their key names a secret, account or name.
+_FREE_TEXT_KEYS = frozenset(
+    {"last_error", "error", "reason", "message", "comment", "note", "detail", "description"}
+)
+
+
+def mask_reply(value: Any, key: str | None = None) -> Any:
+    """Mask an API reply as the logs mask events: no full account number or secret for any role."""
+    if isinstance(value, Mapping):
+        return {str(k): mask_reply(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_reply(v, key) for v in value]
+    sensitive = key is not None and any(
+        p.search(key) for p in (_SECRET_KEY, _ACCOUNT_KEY, _NAME_KEY)
+    )
+    if sensitive and key not in _ALLOWED_KEYS:
+        return scrub(value, key)
+    if isinstance(value, SecretStr):
+        return REDACTED
+    if isinstance(value, str) and (key is None or key in _FREE_TEXT_KEYS):
+        return scrub_text(value)
+    return value

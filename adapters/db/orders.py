@@ -20,6 +20,7 @@ from sqlmodel import col
 
 from adapters.db.audit import append_in
 from adapters.db.engine import Database
+from adapters.db.secrets import TokenCipher
 from adapters.db.tables import FillRow, OrderIntentRow
 from orchestrator.domain.model import (
     AccountKind,
@@ -47,6 +48,8 @@ log = structlog.get_logger(__name__)
 
 # Racing audit writers lose on the unique prev_hash and retry on the new head (see audit.py).
 _MAX_AUDIT_RACES = 20
+# Every Fernet token starts with its version byte 0x80, base64 "gAAAAA".
+_FERNET_PREFIX = "gAAAAA"
 _UNRESOLVED_STATES = [s.value for s in OrderState if s.unresolved]
 _UNRESOLVED_CANCELS = [s.value for s in CancelState if s.unresolved]
 
@@ -58,18 +61,21 @@ class _AuditRaced(Exception):
 class DbOrderJournal:
     """OrderJournal on the service database; audit events join the same transaction."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, cipher: TokenCipher) -> None:
         self._db = db
+        # Account numbers are encrypted at rest: recovery needs the full number to ask the broker
+        # about exactly that account, nothing else does.
+        self._cipher = cipher
 
     async def record(
         self, intent: OrderIntent, *, broker: str, audit: AuditEvent
     ) -> tuple[OrderRecord, bool]:
         async def work(session: AsyncSession) -> OrderRecord:
-            row = _row_of(intent, broker)
+            row = _row_of(intent, broker, self._cipher)
             session.add(row)
             await session.flush()
             await _audit(session, audit)
-            return _record_of(row)
+            return _record_of(row, self._cipher)
 
         try:
             return await self._write(work), True
@@ -83,7 +89,7 @@ class DbOrderJournal:
     async def get(self, intent_id: str) -> OrderRecord | None:
         async with self._db.session() as session:
             row = await session.get(OrderIntentRow, intent_id)
-            return None if row is None else _record_of(row)
+            return None if row is None else _record_of(row, self._cipher)
 
     async def by_key(self, idempotency_key: str) -> OrderRecord | None:
         async with self._db.session() as session:
@@ -94,7 +100,7 @@ class DbOrderJournal:
                     )
                 )
             ).scalar_one_or_none()
-            return None if row is None else _record_of(row)
+            return None if row is None else _record_of(row, self._cipher)
 
     async def update(
         self,
@@ -109,7 +115,7 @@ class DbOrderJournal:
             row = await _compare_and_set(session, intent_id, change, expect, expect_cancel)
             if row is not None and audit is not None:
                 await _audit(session, audit)
-            return row
+            return None if row is None else _record_of(row, self._cipher)
 
         return await self._write(work)
 
@@ -150,7 +156,7 @@ class DbOrderJournal:
                 )
             )
             await session.flush()
-            return _record_of(row)
+            return _record_of(row, self._cipher)
 
         try:
             return await self._write(work)
@@ -213,7 +219,7 @@ class DbOrderJournal:
                     .order_by(col(FillRow.cumulative_quantity))
                 )
             ).scalars()
-            account = _account_of(intent)
+            account = _account_of(intent, self._cipher)
             return [
                 Fill(
                     order_id=intent.broker_order_id or "",
@@ -230,7 +236,9 @@ class DbOrderJournal:
 
     async def _select(self, stmt: Any) -> list[OrderRecord]:
         async with self._db.session() as session:
-            return [_record_of(row) for row in (await session.execute(stmt)).scalars()]
+            return [
+                _record_of(row, self._cipher) for row in (await session.execute(stmt)).scalars()
+            ]
 
     async def _write(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         for _ in range(_MAX_AUDIT_RACES):
@@ -248,7 +256,7 @@ async def _compare_and_set(
     change: OrderChange,
     expect: Collection[OrderState],
     expect_cancel: Collection[CancelState | None] | None,
-) -> OrderRecord | None:
+) -> OrderIntentRow | None:
     conditions = [
         col(OrderIntentRow.id) == intent_id,
         col(OrderIntentRow.state).in_([s.value for s in expect]),
@@ -275,7 +283,7 @@ async def _compare_and_set(
         raise OrderAlreadyClaimed(
             f"broker order {change.broker_order_id} of {change.broker_order_day} is claimed"
         ) from e
-    return None if row is None else _record_of(row)
+    return row
 
 
 async def _audit(session: AsyncSession, event: AuditEvent) -> None:
@@ -301,7 +309,7 @@ def _values_of(change: OrderChange) -> dict[str, Any]:
     return values
 
 
-def _row_of(intent: OrderIntent, broker: str) -> OrderIntentRow:
+def _row_of(intent: OrderIntent, broker: str, cipher: TokenCipher) -> OrderIntentRow:
     account = intent.account
     created = to_utc(intent.created_at)
     return OrderIntentRow(
@@ -311,7 +319,7 @@ def _row_of(intent: OrderIntent, broker: str) -> OrderIntentRow:
         account_id=account.account_id,
         institution=account.institution.value,
         account_kind=account.kind.value,
-        external_ref=account.external_ref,
+        external_ref=cipher.encrypt(account.external_ref) if account.external_ref else "",
         masked_number=account.masked_number,
         broker=broker,
         symbol=intent.symbol,
@@ -326,22 +334,48 @@ def _row_of(intent: OrderIntent, broker: str) -> OrderIntentRow:
     )
 
 
-def _account_of(row: OrderIntentRow) -> AccountRef:
+def _account_of(row: OrderIntentRow, cipher: TokenCipher) -> AccountRef:
     return AccountRef(
         user_id=row.user_id,
         account_id=row.account_id,
         institution=Institution(row.institution),
         kind=AccountKind(row.account_kind),
-        external_ref=row.external_ref,
+        external_ref=reveal_account_number(row.external_ref, cipher),
         masked_number=row.masked_number,
     )
 
 
-def _record_of(row: OrderIntentRow) -> OrderRecord:
+def reveal_account_number(stored: str, cipher: TokenCipher) -> str:
+    """The account number from its stored form (a Fernet token; plain text only in rows written
+    before migration 0003 that `encrypt_account_numbers` has not reached yet)."""
+    if stored.startswith(_FERNET_PREFIX):
+        return cipher.decrypt(stored)
+    return stored
+
+
+async def encrypt_account_numbers(db: Database, cipher: TokenCipher) -> int:
+    """Encrypt account numbers stored in plain text by earlier versions; returns how many."""
+    async with db.session() as session:
+        rows = (
+            await session.execute(
+                select(OrderIntentRow).where(
+                    col(OrderIntentRow.external_ref) != "",
+                    ~col(OrderIntentRow.external_ref).startswith(_FERNET_PREFIX),
+                )
+            )
+        ).scalars()
+        count = 0
+        for row in rows:
+            row.external_ref = cipher.encrypt(row.external_ref)
+            count += 1
+    return count
+
+
+def _record_of(row: OrderIntentRow, cipher: TokenCipher) -> OrderRecord:
     intent = OrderIntent(
         id=row.id,
         idempotency_key=row.idempotency_key,
-        account=_account_of(row),
+        account=_account_of(row, cipher),
         symbol=row.symbol,
         side=Side(row.side),
         quantity=row.quantity,

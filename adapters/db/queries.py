@@ -20,14 +20,28 @@ from adapters.db.tables import (
     StoredSecretRow,
 )
 from orchestrator.domain.breaks import ACTIVE_STATUSES
+from orchestrator.logging import mask_reply
+
+# Columns the operator view never shows: the account number is kept (encrypted) only so that
+# recovery can ask the broker about exactly that account; masked_number is what people see.
+_HIDDEN = frozenset({"external_ref"})
+
+
+def shown(value: Any) -> Any:
+    """What the operator API may show of a stored value: JSON-ready, masked like the logs."""
+    return mask_reply(plain(value))
 
 
 def plain(value: Any) -> Any:
     """JSON-ready form: Decimal as string (exact), datetimes ISO 8601 with offset."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {
+            f.name: plain(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if f.name not in _HIDDEN
+        }
     if isinstance(value, SQLModel):
-        return {k: plain(getattr(value, k)) for k in type(value).model_fields}
+        return {k: plain(getattr(value, k)) for k in type(value).model_fields if k not in _HIDDEN}
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, datetime):
@@ -48,13 +62,13 @@ class DbOperatorQueries:
 
     async def reconciliations(self, limit: int, offset: int) -> Sequence[Mapping[str, Any]]:
         runs = await self._recon.runs(limit=limit, offset=offset)
-        return [_without_report(plain(r)) for r in runs]
+        return [_without_report(shown(r)) for r in runs]
 
     async def reconciliation(self, run_id: str) -> Mapping[str, Any] | None:
         run = await self._recon.run(run_id)
         if run is None:
             return None
-        out: dict[str, Any] = plain(run)
+        out: dict[str, Any] = shown(run)
         async with self._db.session() as s:
             breaks = await s.execute(
                 select(BreakRow)
@@ -63,14 +77,14 @@ class DbOperatorQueries:
                 )
                 .order_by(col(BreakRow.id))
             )
-            out["breaks"] = [plain(b) for b in breaks.scalars()]
+            out["breaks"] = [shown(b) for b in breaks.scalars()]
         return out
 
     async def breaks(
         self, status: str | None, limit: int, offset: int
     ) -> Sequence[Mapping[str, Any]]:
         found = await self._recon.breaks(status=status, limit=limit, offset=offset)
-        return [plain(b) for b in found]
+        return [shown(b) for b in found]
 
     async def orders(
         self, state: str | None, limit: int, offset: int
@@ -80,7 +94,7 @@ class DbOperatorQueries:
             query = query.where(col(OrderIntentRow.state) == state)
         async with self._db.session() as s:
             rows = await s.execute(query.limit(limit).offset(offset))
-            return [plain(o) for o in rows.scalars()]
+            return [shown(o) for o in rows.scalars()]
 
     async def audit(self, limit: int, offset: int) -> Sequence[Mapping[str, Any]]:
         async with self._db.session() as s:
@@ -90,11 +104,11 @@ class DbOperatorQueries:
                 .limit(limit)
                 .offset(offset)
             )
-            return [plain(a) for a in rows.scalars()]
+            return [shown(a) for a in rows.scalars()]
 
     async def latest_portfolio(self, user_id: str) -> Mapping[str, Any] | None:
         found = await self._recon.portfolio(user_id)
-        return None if found is None else plain(found)
+        return None if found is None else shown(found)
 
     async def open_break_count(self) -> int:
         async with self._db.session() as s:

@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Column, Index, MetaData, UniqueConstraint
+from sqlalchemy import Column, Index, MetaData, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from adapters.db.types import DecimalText, JsonText
@@ -110,7 +110,8 @@ class OrderIntentRow(SQLModel, table=True):
     account_id: str = Field(max_length=64, index=True)
     institution: str = Field(default="", max_length=10)
     account_kind: str = Field(default="", max_length=20)
-    external_ref: str = Field(default="", max_length=64)
+    # Encrypted (Fernet, security.encryption_keys): a token, not the account number.
+    external_ref: str = Field(default="", sa_column=Column(Text(), nullable=False, default=""))
     masked_number: str = Field(default="", max_length=40)
     broker: str = Field(max_length=40)
     symbol: str = Field(max_length=20)

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from orchestrator.api.auth import (
     AUTH_RESPONSES,
@@ -21,8 +21,13 @@ from orchestrator.api.auth import (
 from orchestrator.ports.control import JobControl, KillSwitchControl, WorkflowControl
 from orchestrator.ports.queries import OperatorQueries
 
+# Every query and path value is bounded: an unbounded integer reaches the database driver as a
+# 64-bit overflow (a 500), an unbounded string as an oversized parameter.
+MAX_OFFSET = 1_000_000
 Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
+OptIdent = Annotated[str | None, Query(min_length=1, max_length=64)]
+PathIdent = Annotated[str, Path(min_length=1, max_length=64)]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such item"}}
 
 
@@ -48,7 +53,8 @@ class ApiDeps:
 
 class KillSwitchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    on: bool
+    # Strict: "yes", 1 or "true" must not turn every order off (or on) by accident.
+    on: StrictBool
     reason: str = Field(min_length=1, max_length=500)
 
 
@@ -100,7 +106,7 @@ def operator_router(deps: ApiDeps) -> APIRouter:
         responses=NOT_FOUND,
         tags=["reconciliation"],
     )
-    async def reconciliation(run_id: str) -> dict[str, Any]:
+    async def reconciliation(run_id: PathIdent) -> dict[str, Any]:
         """One run with its breaks."""
         run = await q.reconciliation(run_id)
         if run is None:
@@ -119,7 +125,7 @@ def operator_router(deps: ApiDeps) -> APIRouter:
         return [dict(b) for b in await q.breaks(status, limit, offset)]
 
     @router.get("/portfolio", dependencies=[viewer], responses=NOT_FOUND, tags=["portfolio"])
-    async def portfolio(user_id: str | None = None) -> dict[str, Any]:
+    async def portfolio(user_id: OptIdent = None) -> dict[str, Any]:
         """Consolidated portfolio as of the newest reconciliation (default: the first user)."""
         user = user_id or deps.default_user
         result = await q.latest_portfolio(user)
@@ -129,7 +135,9 @@ def operator_router(deps: ApiDeps) -> APIRouter:
 
     @router.get("/orders", dependencies=[viewer], tags=["orders"])
     async def orders(
-        state: str | None = None, limit: Limit = 100, offset: Offset = 0
+        state: Annotated[str | None, Query(pattern="^[a-z_]{1,20}$")] = None,
+        limit: Limit = 100,
+        offset: Offset = 0,
     ) -> list[dict[str, Any]]:
         """Order intents and what became of them, newest first."""
         return [dict(o) for o in await q.orders(state, limit, offset)]
@@ -147,7 +155,7 @@ def operator_router(deps: ApiDeps) -> APIRouter:
         return [dict(j) for j in await deps.jobs.jobs()]
 
     @router.get("/jobs/runs", dependencies=[viewer], tags=["jobs"])
-    async def job_runs(job_id: str | None = None, limit: Limit = 100) -> list[dict[str, Any]]:
+    async def job_runs(job_id: OptIdent = None, limit: Limit = 100) -> list[dict[str, Any]]:
         """Run history of scheduled fires (one row per fire, whichever replica ran it)."""
         if deps.jobs is None:
             raise _unavailable("the scheduler")
@@ -157,7 +165,7 @@ def operator_router(deps: ApiDeps) -> APIRouter:
         "/jobs/{job_id}/{action}", responses={**MUTATION_RESPONSES, **NOT_FOUND}, tags=["jobs"]
     )
     async def job_action(
-        job_id: str,
+        job_id: PathIdent,
         action: Annotated[str, Depends(_job_action)],
         who: Principal = operator,
     ) -> dict[str, Any]:
@@ -197,7 +205,7 @@ def operator_router(deps: ApiDeps) -> APIRouter:
         return [dict(w) for w in deps.workflows.workflows()]
 
     @router.get("/workflows/runs", dependencies=[viewer], tags=["workflows"])
-    async def workflow_runs(workflow: str | None = None, limit: Limit = 50) -> list[dict[str, Any]]:
+    async def workflow_runs(workflow: OptIdent = None, limit: Limit = 50) -> list[dict[str, Any]]:
         """Workflow runs with plan, decisions, orders and outcome."""
         if deps.workflows is None:
             raise _unavailable("workflows")
@@ -213,7 +221,7 @@ def operator_router(deps: ApiDeps) -> APIRouter:
         tags=["workflows"],
     )
     async def workflow_decision(
-        run_id: str,
+        run_id: PathIdent,
         decision: Annotated[str, Depends(_decision)],
         who: Principal = operator,
     ) -> dict[str, Any]:
@@ -232,13 +240,13 @@ def operator_router(deps: ApiDeps) -> APIRouter:
     return router
 
 
-def _job_action(action: str) -> str:
+def _job_action(action: Annotated[str, Path(max_length=20)]) -> str:
     if action not in ("trigger", "pause", "resume"):
         raise HTTPException(404, "action must be trigger, pause or resume")
     return action
 
 
-def _decision(decision: str) -> str:
+def _decision(decision: Annotated[str, Path(max_length=20)]) -> str:
     if decision not in ("approve", "reject"):
         raise HTTPException(404, "decision must be approve or reject")
     return decision

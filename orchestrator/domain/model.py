@@ -232,6 +232,20 @@ class Quote:
         check_aware(self, "as_of")
 
 
+# The journal's key column is VARCHAR(200): PostgreSQL refuses longer values, SQLite would store
+# them. The bound is checked here so that both engines (and every caller) behave the same.
+MAX_IDEMPOTENCY_KEY = 200
+
+
+def check_idempotency_key(key: str) -> None:
+    if not isinstance(key, str) or not key.strip():
+        raise ValueError("idempotency key must be a non-empty string")
+    if len(key) > MAX_IDEMPOTENCY_KEY:
+        raise ValueError(
+            f"idempotency key is {len(key)} characters long; at most {MAX_IDEMPOTENCY_KEY} allowed"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class OrderIntent:
     """What we decided to send, recorded before anything is sent.
@@ -255,6 +269,7 @@ class OrderIntent:
         check_quantity(self, "quantity")
         check_money(self, "limit_price")
         check_aware(self, "created_at")
+        check_idempotency_key(self.idempotency_key)
         if self.quantity <= 0:
             raise ValueError("OrderIntent.quantity must be positive")
         if self.order_type is OrderType.LIMIT and self.limit_price is None:

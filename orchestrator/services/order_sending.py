@@ -37,7 +37,6 @@ class OrderPolicy:
     lookback_margin: timedelta = timedelta(minutes=2)
     settle_after: timedelta = timedelta(seconds=60)
     stale_pending: timedelta = timedelta(minutes=10)
-    recovery_poll: float = 5.0
     recovery_timeout: float = 600.0
     fill_lookback: timedelta = timedelta(days=7)
 

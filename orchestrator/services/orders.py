@@ -9,9 +9,11 @@
                 anything else       -> UNKNOWN -> resolved from the broker's order list:
                                        match found -> ACCEPTED/...; none after the settle window
                                        -> NOT_FOUND (the caller may decide to place a new intent)
-    recover(): at start-up no order is placed until every PENDING_SUBMIT / UNKNOWN intent (and every
-               unsettled cancel) is settled from the broker's list: a PENDING_SUBMIT found then may
-               have been sent just before the crash, so it is treated exactly like UNKNOWN.
+    recover(): at start-up no order is placed until one pass over the broker's order list has
+               turned every PENDING_SUBMIT left by a dead process into UNKNOWN (it may have been
+               sent just before the crash) and matched what the broker lists. What is still not
+               listed waits out its settle window in upkeep, not in front of the next order; its
+               idempotency key, placed again, settles it and answers with the outcome.
 
 SourceUnavailable from submit() is treated as UNKNOWN, not retried. The adapter contract says it
 means "nothing left the host" (a refused connection), so a resend would usually be safe; but this
@@ -129,8 +131,12 @@ class OrderRequest:
 
 @dataclass(frozen=True, slots=True)
 class RecoveryReport:
+    """`settled`: outcomes decided now; `unknown`: sent (maybe) by a dead process, not listed by
+    the broker yet: never resent, settled by upkeep once their settle window has passed."""
+
     settled: tuple[OrderRecord, ...]
     waited_seconds: float
+    unknown: tuple[OrderRecord, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +228,7 @@ class OrderService:
             raise OrdersNotReady("order journal recovery has not finished; no new order accepted")
         existing = await self._journal.by_key(request.idempotency_key)
         if existing is not None:
-            return self._replay(existing, request)
+            return await self._settled_replay(self._replay(existing, request))
         intent = request.intent(self._new_id(), self._clock.now())
         if self._guard is not None:
             await self._guard.check(intent)
@@ -235,6 +241,17 @@ class OrderService:
             return self._replay(record, request)
         log.info("orders.intent_recorded", **_context(record))
         return await self._send(record, actor)
+
+    async def _settled_replay(self, record: OrderRecord) -> OrderRecord:
+        """A key placed again answers with the settled outcome: an open one is settled from the
+        broker's list first (one read; a send still in flight elsewhere is left alone)."""
+        if not record.needs_settling:
+            return record
+        try:
+            return await self.resolve(record.id)
+        except SourceError as e:
+            log.warning("orders.replay_unsettled", error=str(e), **_context(record))
+            return record
 
     def _replay(self, record: OrderRecord, request: OrderRequest) -> OrderRecord:
         intent = record.intent
@@ -372,32 +389,40 @@ class OrderService:
     # -- settling --------------------------------------------------------------------------------
 
     async def recover(self) -> RecoveryReport:
-        """Settle everything earlier runs left open; only then accept new orders.
+        """Settle what earlier runs left open from one read of the broker's list; then accept
+        new orders.
 
-        Every PENDING_SUBMIT or UNKNOWN intent, and every cancel whose outcome is open, is settled
-        from the broker's order list; intents too recent to judge are polled (through the injected
-        sleep) until the settle window has passed. Failed list reads are retried with backoff.
+        Every PENDING_SUBMIT (and REQUESTED cancel) becomes UNKNOWN, so nothing is ever resent;
+        UNKNOWN intents the broker lists are matched; those too recent to judge stay UNKNOWN and
+        are reported in `unknown` (upkeep settles them after the settle window, without holding
+        up new orders). Failed list reads are retried with backoff.
         Raises OrdersNotReady (and stays closed) when recovery_timeout seconds of waiting were not
         enough. Safe to call again.
         """
         self._ready = False
         waited = 0.0
         failures = 0
-        settled: dict[str, OrderRecord] = {}
         log.info("orders.recovery_started", broker=self._executor.name)
         while True:
             pending = await self._journal.unresolved(self._executor.name)
-            if not pending:
-                self._ready = True
-                log.info("orders.recovery_finished", settled=len(settled), waited=waited)
-                return RecoveryReport(tuple(settled.values()), waited)
             results, failed = await self._settle(pending, crashed_before=self._clock.now())
-            settled.update((r.id, r) for r in results if not r.needs_settling)
+            if not failed:
+                # Every send the dead process may have made is now UNKNOWN (never resent) and
+                # whatever the broker lists is matched. What is left waits out its settle window
+                # in upkeep (or when its key is placed again), not in front of the next order.
+                settled = tuple(r for r in results if not r.needs_settling)
+                unknown = tuple(r for r in results if r.needs_settling)
+                self._ready = True
+                log.info(
+                    "orders.recovery_finished",
+                    settled=len(settled),
+                    still_unknown=len(unknown),
+                    waited=waited,
+                )
+                return RecoveryReport(settled, waited, unknown)
             remaining = sum(1 for r in results if r.needs_settling)
-            if not remaining:
-                continue
-            failures = failures + 1 if failed else 0
-            delay = self._policy.backoff(failures) if failed else self._policy.recovery_poll
+            failures += 1
+            delay = self._policy.backoff(failures)
             if waited + delay > self._policy.recovery_timeout:
                 log.error("orders.recovery_timed_out", remaining=remaining, waited=waited)
                 raise OrdersNotReady(

@@ -15,6 +15,7 @@ from adapters.fake import FakeOrderExecutor
 from orchestrator.clock import FakeClock
 from orchestrator.domain.model import AccountKind, AccountRef, Institution, OrderType, Side
 from orchestrator.services.orders import OrderPolicy, OrderRequest, OrderService
+from tests.support.databases import cipher_for_tests
 
 START = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)  # 10:00 KST, market open
 
@@ -80,7 +81,7 @@ def harness(db: Database) -> Harness:
         clock=clock,
         broker=FakeOrderExecutor("fake-kis", clock.now),
         sleep=FakeSleep(clock),
-        journal=DbOrderJournal(db),
+        journal=DbOrderJournal(db, cipher_for_tests()),
     )
 
 

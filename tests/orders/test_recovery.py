@@ -1,4 +1,4 @@
-"""Start-up recovery: no new order until everything an earlier run left open is settled."""
+"""Start-up recovery: no new order until one pass has settled what an earlier run left open."""
 
 from __future__ import annotations
 
@@ -36,10 +36,11 @@ async def test_place_is_refused_until_recovery_has_run(harness: Harness) -> None
     assert (await service.place(buy("k1"))).state is OrderState.ACCEPTED
 
 
-async def test_pending_intent_never_sent_is_not_found_before_orders_resume(
+async def test_order_left_by_a_dead_process_does_not_stall_the_next_order(
     harness: Harness,
 ) -> None:
-    """A PENDING_SUBMIT left by a crash before sending ends NOT_FOUND; only then may orders go."""
+    """A PENDING_SUBMIT left by a crash before sending becomes UNKNOWN (never resent); the next
+    order goes at once, and upkeep settles the old one NOT_FOUND once the settle window passed."""
     crashed = await _crash_after_recording(harness, "k1", booked=False)
     service = harness.service()
 
@@ -47,12 +48,50 @@ async def test_pending_intent_never_sent_is_not_found_before_orders_resume(
         await service.place(buy("k2"))
     report = await service.recover()
 
-    [settled] = report.settled
-    assert settled.id == crashed.id
-    assert settled.state is OrderState.NOT_FOUND
-    assert report.waited_seconds >= OrderPolicy().settle_after.total_seconds()
-    assert harness.broker.sent == []
+    assert report.waited_seconds == 0
+    assert harness.sleep.calls == []
+    assert report.settled == ()
+    assert [(r.id, r.state) for r in report.unknown] == [(crashed.id, OrderState.UNKNOWN)]
     assert (await service.place(buy("k2"))).state is OrderState.ACCEPTED
+    harness.clock.advance(OrderPolicy().settle_after.total_seconds())
+    settled = {r.id: r.state for r in await service.resolve_pending()}
+    assert settled[crashed.id] is OrderState.NOT_FOUND
+    assert len(harness.broker.sent) == 1
+
+
+async def test_key_of_an_order_the_broker_booked_late_answers_accepted(harness: Harness) -> None:
+    """The dead process's request reached the broker only after recovery had read the list (a slow
+    broker): placing the key again finds it (ACCEPTED) and sends nothing."""
+    crashed = await _crash_after_recording(harness, "k1", booked=False)
+    service = harness.service()
+    report = await service.recover()
+    assert [r.id for r in report.unknown] == [crashed.id]
+    await harness.broker.submit(crashed.intent)
+
+    again = await service.place(buy("k1"))
+
+    assert again.id == crashed.id
+    assert again.state is OrderState.ACCEPTED
+    assert again.broker_order_id == harness.broker.book[0].order_id
+    assert len(harness.broker.sent) == 1
+
+
+async def test_key_of_an_order_never_sent_answers_not_found_after_the_window(
+    harness: Harness,
+) -> None:
+    """Placing the key again inside the settle window answers UNKNOWN; after it NOT_FOUND, without
+    any upkeep pass and without sending."""
+    crashed = await _crash_after_recording(harness, "k1", booked=False)
+    service = harness.service()
+    await service.recover()
+
+    early = await service.place(buy("k1"))
+    harness.clock.advance(OrderPolicy().settle_after.total_seconds())
+    late = await service.place(buy("k1"))
+
+    assert early.state is OrderState.UNKNOWN
+    assert (late.id, late.state) == (crashed.id, OrderState.NOT_FOUND)
+    assert harness.broker.sent == []
 
 
 async def test_pending_intent_booked_before_crash_is_found_not_resent(harness: Harness) -> None:
@@ -86,10 +125,14 @@ async def test_unknown_intents_are_matched_to_identical_orders_one_each(harness:
     await _crash_after_recording(harness, "k1", booked=True)
     await _crash_after_recording(harness, "k2", booked=False)
 
-    report = await harness.service().recover()
+    service = harness.service()
+    report = await service.recover()
+    harness.clock.advance(OrderPolicy().settle_after.total_seconds())
+    later = await service.resolve_pending()
 
-    states = sorted(r.state for r in report.settled)
-    assert states == [OrderState.ACCEPTED, OrderState.NOT_FOUND]
+    assert [r.state for r in report.settled] == [OrderState.ACCEPTED]
+    assert [r.state for r in report.unknown] == [OrderState.UNKNOWN]
+    assert [r.state for r in later] == [OrderState.NOT_FOUND]
     assert len(harness.broker.book) == 1
 
 

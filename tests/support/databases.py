@@ -14,9 +14,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from adapters.db import migrate
 from adapters.db.engine import Database
+from adapters.db.secrets import TokenCipher
 
 PG_URL = os.environ.get("TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -73,3 +75,11 @@ async def fresh_database(
         async with admin.engine.begin() as conn:
             await conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
         await admin.dispose()
+
+
+# A fixed Fernet key for tests that need the journal's account-number cipher.
+FERNET_KEY_FOR_TESTS = "dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdDE="
+
+
+def cipher_for_tests() -> TokenCipher:
+    return TokenCipher([SecretStr(FERNET_KEY_FOR_TESTS)])

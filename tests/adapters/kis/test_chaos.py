@@ -19,7 +19,7 @@ from adapters.db.orders import DbOrderJournal
 from orchestrator.domain.model import OrderState, OrderType, Side
 from orchestrator.services.orders import OrderRequest, OrderService
 from tests.adapters.kis.conftest import ORDER_CASH, HarnessFactory
-from tests.support.databases import fresh_database
+from tests.support.databases import cipher_for_tests, fresh_database
 
 DECISIONS = 200
 SYMBOLS = ("005930", "069500", "114260", "000660")
@@ -46,7 +46,9 @@ async def test_chaos_ends_with_exactly_one_order_per_decision(
         lost_reply={"rate": 0.05},
         seed=20261123,
     )
-    service = OrderService(DbOrderJournal(sqlite_db), h.kis.executor, h.time, sleep=h.time.sleep)
+    service = OrderService(
+        DbOrderJournal(sqlite_db, cipher_for_tests()), h.kis.executor, h.time, sleep=h.time.sleep
+    )
     await service.recover()
     outcome: dict[int, OrderState] = {}
     attempts: Counter[int] = Counter()
