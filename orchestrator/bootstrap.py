@@ -43,6 +43,7 @@ from adapters.openbanking.settings import OpenBankingSettings
 from adapters.tasks import ProcrastinateEngine, TaskHost, create_task_app, run_worker
 from orchestrator.api.app import create_api
 from orchestrator.api.auth import ApiKey
+from orchestrator.api.ops_metrics import OperationsMetrics
 from orchestrator.api.routes import ApiDeps, StatusProbes, metrics_router, operator_router
 from orchestrator.calendar import KrxCalendar
 from orchestrator.clock import SystemClock
@@ -114,6 +115,10 @@ class Container:
     task_app: Any = None
     task_host: TaskHost | None = None
     fanout: FanOut | None = None
+    operations_metrics: OperationsMetrics = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.operations_metrics = OperationsMetrics(self.resilience.metrics.registry)
 
     @property
     def settings(self) -> Settings:
@@ -605,12 +610,23 @@ def build_api(container: Container) -> FastAPI:
         default_user=settings.users[0].id,
     )
     registry = container.resilience.metrics.registry
+    operations = container.operations_metrics
 
     def render_metrics() -> tuple[bytes, str]:
         return generate_latest(registry), CONTENT_TYPE_LATEST
 
+    async def refresh_metrics() -> None:
+        await operations.refresh(
+            deps.queries,
+            now=container.clock.now,
+            breaker_states=deps.probes.breaker_states,
+            jobs=deps.jobs,
+            orders_ready=lambda: None if container.orders is None else container.orders.ready,
+        )
+
     api = create_api(
-        readiness=readiness, routers=[operator_router(deps), metrics_router(render_metrics)]
+        readiness=readiness,
+        routers=[operator_router(deps), metrics_router(render_metrics, refresh_metrics)],
     )
     if settings.mode == "sandbox" and settings.sandbox.expose:
         # Sandbox control (faults, clock, changes behind our back) for demos; never in live.

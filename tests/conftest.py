@@ -65,7 +65,15 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Show that the store suites really ran on both engines (skips would be visible here)."""
+    """Show that the store suites really ran on both engines (skips would be visible here), and
+    the figures the proof suites measured."""
+    from tests.support.figures import FIGURES
+
+    if FIGURES:
+        terminalreporter.section("proof suites")
+        for suite, values in sorted(FIGURES.items()):
+            line = ", ".join(f"{k}={v}" for k, v in values.items())
+            terminalreporter.write_line(f"{suite}: {line}")
     if not _BACKEND_OUTCOMES:
         return
     terminalreporter.section("database engines")

@@ -3,7 +3,7 @@ the operator role and are audited by the controls they call."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any
@@ -252,12 +252,17 @@ def _decision(decision: Annotated[str, Path(max_length=20)]) -> str:
     return decision
 
 
-def metrics_router(render: Callable[[], tuple[bytes, str]]) -> APIRouter:
+def metrics_router(
+    render: Callable[[], tuple[bytes, str]],
+    refresh: Callable[[], Awaitable[None]] | None = None,
+) -> APIRouter:
     router = APIRouter(tags=["metrics"])
 
     @router.get("/metrics", response_class=Response)
     async def metrics() -> Response:
-        """Prometheus exposition of upstream counters and latencies."""
+        """Prometheus exposition: upstream counters and latencies, operational gauges."""
+        if refresh is not None:
+            await refresh()
         body, content_type = render()
         return Response(content=body, media_type=content_type)
 
