@@ -93,7 +93,7 @@ def db_upgrade(config: ConfigOption = None) -> None:
         db = Database(loaded.settings.database.url)
         try:
             await migrate.upgrade(db)
-            # Rows from before migration 0003 hold plain account numbers: encrypt them now.
+            # Rows from before migration 0004 hold plain account numbers: encrypt them now.
             await encrypt_account_numbers(db, build_cipher(loaded.settings))
         finally:
             await db.dispose()

@@ -347,7 +347,7 @@ def _account_of(row: OrderIntentRow, cipher: TokenCipher) -> AccountRef:
 
 def reveal_account_number(stored: str, cipher: TokenCipher) -> str:
     """The account number from its stored form (a Fernet token; plain text only in rows written
-    before migration 0003 that `encrypt_account_numbers` has not reached yet)."""
+    before migration 0004 that `encrypt_account_numbers` has not reached yet)."""
     if stored.startswith(_FERNET_PREFIX):
         return cipher.decrypt(stored)
     return stored

@@ -1,7 +1,7 @@
 """order_intents.external_ref holds an encrypted account number (a Fernet token, longer than 64)
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-03 12:40:00
 
 Rows written before this revision still hold the plain number; `orchestrator db upgrade` encrypts
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003"
-down_revision: str | None = "0002"
+revision: str = "0004"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
