@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ from adapters.tasks import ProcrastinateEngine, TaskHost, create_task_app, run_w
 from orchestrator.api.app import create_api
 from orchestrator.api.auth import ApiKey
 from orchestrator.api.ops_metrics import OperationsMetrics
+from orchestrator.api.health import ReadinessCheck
 from orchestrator.api.routes import ApiDeps, StatusProbes, metrics_router, operator_router
 from orchestrator.calendar import KrxCalendar
 from orchestrator.clock import SystemClock
@@ -73,6 +74,15 @@ from orchestrator.services.workflow_support import (
     ProposedTransfers,
 )
 from orchestrator.settings import LoadedSettings, Settings, load_settings
+from orchestrator.web.app import install_console
+from orchestrator.web.deps import ConsoleDeps
+from orchestrator.web.desks import (
+    ConsoleOrders,
+    ConsoleWorkflows,
+    ReconcileTasks,
+    rebalance_targets,
+)
+from orchestrator.web.sessions import SessionStore
 from orchestrator.workflows.control import WorkflowOperations, job_specs
 from orchestrator.workflows.killswitch import KillSwitch
 from orchestrator.workflows.loader import load_catalog
@@ -119,6 +129,7 @@ class Container:
 
     def __post_init__(self) -> None:
         self.operations_metrics = OperationsMetrics(self.resilience.metrics.registry)
+    console_reconcile: ReconcileTasks | None = None
 
     @property
     def settings(self) -> Settings:
@@ -576,6 +587,50 @@ class SchedulerControl:
         return self._scheduler.running
 
 
+def console_deps(
+    container: Container,
+    api: ApiDeps,
+    readiness: Mapping[str, ReadinessCheck],
+    workflow_ops: WorkflowOperations | None,
+) -> ConsoleDeps:
+    """What the operator console drives: the same services the API and CLI use."""
+    settings = container.settings
+    recon = container.loaded.section("reconciliation", ReconciliationSettings)
+    if container.console_reconcile is None and container.reconcile is not None:
+        container.console_reconcile = ReconcileTasks(container.reconcile)
+    runner = container.runner
+    return ConsoleDeps(
+        api=api,
+        sessions=SessionStore(
+            container.clock, idle=timedelta(seconds=settings.api.console_idle_seconds)
+        ),
+        clock=container.clock,
+        users=[u.id for u in settings.users],
+        readiness=readiness,
+        orders=(
+            None
+            if container.orders is None or container.directory is None
+            else ConsoleOrders(container.orders, container.directory)
+        ),
+        reconcile_now=container.console_reconcile,
+        workflow_desk=(
+            None
+            if runner is None or workflow_ops is None
+            else ConsoleWorkflows(runner, workflow_ops)
+        ),
+        verify_audit=container.audit.verify,
+        targets=lambda: rebalance_targets(runner),
+        refresh_ms=settings.api.console_refresh_seconds * 1000,
+        rules={
+            "cash tolerance": f"₩{recon.cash_tolerance_krw:,}",
+            "fee tolerance": f"{recon.fee_tolerance_rate * 100}% of the fill value",
+            "too recent to judge": f"{recon.too_recent_seconds} s",
+            "transfer match window": f"{recon.transfer_match_window_seconds} s",
+            "stale after": f"{recon.stale_after_seconds} s",
+        },
+    )
+
+
 def build_api(container: Container) -> FastAPI:
     async def database() -> bool:
         async with container.db.session() as session:
@@ -590,6 +645,13 @@ def build_api(container: Container) -> FastAPI:
 
     readiness = {"database": database, "migrations": migrations, "scheduler": scheduler}
     settings = container.settings
+    workflow_ops = (
+        None
+        if container.runner is None
+        else WorkflowOperations(
+            container.runner, container.workflow_store, calendar=container.calendar
+        )
+    )
     deps = ApiDeps(
         mode=settings.mode,
         keys=tuple(ApiKey(k.name, k.role, k.sha256) for k in settings.api.keys),
@@ -600,13 +662,7 @@ def build_api(container: Container) -> FastAPI:
         ),
         jobs=None if container.scheduler is None else SchedulerControl(container.scheduler),
         killswitch=container.kill_switch,
-        workflows=(
-            None
-            if container.runner is None
-            else WorkflowOperations(
-                container.runner, container.workflow_store, calendar=container.calendar
-            )
-        ),
+        workflows=workflow_ops,
         default_user=settings.users[0].id,
     )
     registry = container.resilience.metrics.registry
@@ -628,6 +684,7 @@ def build_api(container: Container) -> FastAPI:
         readiness=readiness,
         routers=[operator_router(deps), metrics_router(render_metrics, refresh_metrics)],
     )
+    install_console(api, console_deps(container, deps, readiness, workflow_ops))
     if settings.mode == "sandbox" and settings.sandbox.expose:
         # Sandbox control (faults, clock, changes behind our back) for demos; never in live.
         for name, app in container.sandbox_apps.items():

@@ -88,6 +88,10 @@ class ApiSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     keys: tuple[ApiKeySettings, ...] = ()
+    # Operator console: a session unused this long is gone (the operator logs in again).
+    console_idle_seconds: int = Field(default=900, ge=60, le=86400)
+    # How often the overview and orders pages refresh themselves.
+    console_refresh_seconds: int = Field(default=5, ge=1, le=300)
 
 
 class LoggingSettings(Section):

@@ -17,6 +17,7 @@ from adapters.db.tables import (
     AuditEventRow,
     BreakRow,
     OrderIntentRow,
+    ReconciliationRunRow,
     StoredSecretRow,
 )
 from orchestrator.domain.breaks import ACTIVE_STATUSES
@@ -109,6 +110,56 @@ class DbOperatorQueries:
     async def latest_portfolio(self, user_id: str) -> Mapping[str, Any] | None:
         found = await self._recon.portfolio(user_id)
         return None if found is None else shown(found)
+
+    async def portfolio_history(self, user_id: str, limit: int) -> Sequence[Mapping[str, Any]]:
+        async with self._db.session() as s:
+            rows = await s.execute(
+                select(col(ReconciliationRunRow.id), col(ReconciliationRunRow.report))
+                .where(col(ReconciliationRunRow.finished_at).is_not(None))
+                .order_by(col(ReconciliationRunRow.started_at).desc())
+                .limit(limit)
+            )
+            found: list[dict[str, Any]] = []
+            for run_id, report in rows.all():
+                for item in (report or {}).get("portfolios", []):
+                    if isinstance(item, dict) and item.get("user_id") == user_id:
+                        found.append({"run_id": run_id, **item})
+        found.reverse()
+        return found
+
+    async def break_detail(self, break_id: int) -> Mapping[str, Any] | None:
+        async with self._db.session() as s:
+            row = await s.get(BreakRow, break_id)
+            if row is None:
+                return None
+            out: dict[str, Any] = plain(row)
+            runs = await s.execute(
+                select(ReconciliationRunRow).where(
+                    col(ReconciliationRunRow.id).in_({row.first_run_id, row.last_run_id})
+                )
+            )
+            evidence: list[dict[str, Any]] = []
+            for run in runs.scalars():
+                report = run.report or {}
+                evidence.append(
+                    {
+                        "run_id": run.id,
+                        "started_at": plain(run.started_at),
+                        "status": run.status,
+                        "sources": [
+                            src
+                            for src in report.get("sources", [])
+                            if src.get("account_id") == row.account_id
+                        ],
+                        "breaks": [
+                            b
+                            for b in report.get("breaks", [])
+                            if b.get("account_id") == row.account_id and b.get("key") == row.key
+                        ],
+                    }
+                )
+            out["evidence"] = sorted(evidence, key=lambda e: str(e["started_at"]))
+            return out
 
     async def open_break_count(self) -> int:
         async with self._db.session() as s:

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from fastapi import APIRouter, FastAPI
 
+from orchestrator.api.docs import install_docs
 from orchestrator.api.health import ReadinessCheck, health_router
 
 
@@ -15,8 +16,10 @@ def create_api(
     routers: Sequence[APIRouter] = (),
     title: str = "Hybrid broker orchestrator",
 ) -> FastAPI:
-    app = FastAPI(title=title, version="0.1.0")
+    # FastAPI's own /docs and /redoc load their scripts from a CDN: served locally instead.
+    app = FastAPI(title=title, version="0.1.0", docs_url=None, redoc_url=None)
     app.include_router(health_router(readiness))
     for router in routers:
         app.include_router(router)
+    install_docs(app)
     return app

@@ -239,8 +239,12 @@ class ReconcileService:
         *,
         users: Sequence[str] | None = None,
         run_id: str | None = None,
+        progress: Callable[[str, int, int], None] | None = None,
     ) -> ReconciliationReport:
         """Reconcile every configured user (or only `users`) once; store and return the report.
+
+        `progress(run_id, users_done, users_total)` is called when the run starts and after each
+        user (the console's progress bar).
 
         Raises only when the run itself cannot be recorded (the database is down); a failing
         source, account or user is part of the report.
@@ -261,16 +265,24 @@ class ReconcileService:
             # Users are independent: reconcile several at once, each waiting only on its own
             # per-user and per-key budgets; the bound keeps database writers few.
             gate = asyncio.Semaphore(self._settings.user_concurrency)
+            done = 0
+            if progress is not None:
+                progress(run_id, 0, len(users_of))
 
             async def one(
                 user_id: str, accounts: Sequence[ReconciledAccountSettings]
             ) -> _UserResult:
+                nonlocal done
                 async with gate:
                     try:
                         return await self._reconcile_user(run_id, user_id, accounts)
                     except Exception as e:  # one user's failure must not stop the others
                         log.exception("reconcile.user_failed", user_id=user_id)
                         return _UserResult(user_id, error=f"{user_id}: {describe(e)}")
+                    finally:
+                        done += 1
+                        if progress is not None:
+                            progress(run_id, done, len(users_of))
 
             results = list(await asyncio.gather(*(one(u, a) for u, a in users_of.items())))
             finished = self._clock.now()

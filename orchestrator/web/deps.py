@@ -1,0 +1,96 @@
+"""What the console is given by the composition root: the API's read models and controls, plus
+the services its forms drive. Each optional part is None when this process does not run it (the
+page then says so instead of offering the action)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from orchestrator.api.health import ReadinessCheck
+from orchestrator.api.routes import ApiDeps
+from orchestrator.ports import Clock
+from orchestrator.web.sessions import SessionStore
+
+
+class ChainCheck(Protocol):
+    @property
+    def checked(self) -> int: ...
+
+    @property
+    def first_broken_seq(self) -> int | None: ...
+
+    @property
+    def reason(self) -> str: ...
+
+
+class OrderDesk(Protocol):
+    """Placing and cancelling from a form; JSON-ready results (see bootstrap.ConsoleOrders)."""
+
+    async def place(
+        self,
+        *,
+        user_id: str,
+        symbol: str,
+        side: str,
+        quantity: int,
+        price: str | None,
+        idempotency_key: str,
+        actor: str,
+    ) -> Mapping[str, Any]:
+        """ValueError for an invalid order; domain errors (guardrails, not ready) as they come."""
+        ...
+
+    async def cancel(self, intent_id: str, *, actor: str) -> Mapping[str, Any]: ...
+
+
+class BreakDesk(Protocol):
+    async def acknowledge(self, break_id: int, comment: str, actor: str) -> Mapping[str, Any]:
+        """KeyError unknown break; ValueError when the break's state does not allow it."""
+        ...
+
+    async def resolve_manually(
+        self, break_id: int, reason: str, actor: str
+    ) -> Mapping[str, Any]: ...
+
+    async def get(self, break_id: int) -> Mapping[str, Any] | None: ...
+
+
+class ReconcileNow(Protocol):
+    def start(self, actor: str) -> str:
+        """Start a reconciliation in the background; returns a task id for progress()."""
+        ...
+
+    def progress(self, task_id: str) -> Mapping[str, Any] | None:
+        """{"done": users finished, "total": users, "run_id": ..., "status": ...} or None."""
+        ...
+
+
+class WorkflowDesk(Protocol):
+    async def dry_run(self, name: str, actor: str) -> Mapping[str, Any]:
+        """Plan `name` now without sending anything. KeyError for an unknown workflow."""
+        ...
+
+    async def run(self, run_id: str) -> Mapping[str, Any]:
+        """One run; KeyError when unknown."""
+        ...
+
+
+@dataclass
+class ConsoleDeps:
+    api: ApiDeps
+    sessions: SessionStore
+    clock: Clock
+    users: Sequence[str]
+    readiness: Mapping[str, ReadinessCheck] = field(default_factory=dict)
+    orders: OrderDesk | None = None
+    breaks: BreakDesk | None = None
+    reconcile_now: ReconcileNow | None = None
+    workflow_desk: WorkflowDesk | None = None
+    verify_audit: Callable[[], Awaitable[ChainCheck]] | None = None
+    # Rebalance targets by workflow name: {symbol: weight as a decimal string}.
+    targets: Callable[[], Mapping[str, Mapping[str, str]]] = dict
+    # The tolerances and windows reconciliation judges by (shown beside each break).
+    rules: Mapping[str, str] = field(default_factory=dict)
+    refresh_ms: int = 5000
