@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 RUNTIME := $(VENV)/.runtime-stamp
 
-.PHONY: install run test lint typecheck contracts pytest bench format clean
+.PHONY: install run test lint typecheck contracts pytest bench format clean screenshots
 
 # `make run` needs only the runtime; `make test` adds the dev tools on top.
 $(RUNTIME): pyproject.toml
@@ -49,6 +49,11 @@ bench: install
 	$(BIN)/python -m bench.limiter_precision
 	$(BIN)/python -m bench.transactions_sync
 	$(BIN)/python -m bench.reconcile_throughput
+
+# Refresh the two console pictures the README shows (docs/*.png) from a real browser run.
+screenshots: install
+	mkdir -p docs
+	CONSOLE_README_SHOTS=$(CURDIR)/docs $(BIN)/pytest -q tests/web/test_console_browser.py -k readme_pictures
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

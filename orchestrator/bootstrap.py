@@ -612,6 +612,7 @@ def console_deps(
             if container.orders is None or container.directory is None
             else ConsoleOrders(container.orders, container.directory)
         ),
+        breaks=container.breaks,
         reconcile_now=container.console_reconcile,
         workflow_desk=(
             None

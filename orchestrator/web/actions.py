@@ -9,7 +9,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from orchestrator.domain.errors import OrchestratorError
+from orchestrator.domain.errors import NotFound, OrchestratorError
 from orchestrator.web.app import Renderer
 from orchestrator.web.auth import require_action
 from orchestrator.web.deps import ConsoleDeps
@@ -73,7 +73,7 @@ def actions_router(deps: ConsoleDeps, render: Renderer) -> APIRouter:
             try:
                 await deps.breaks.acknowledge(break_id, comment, session.principal.name)
                 session.flash("ok", f"Break {break_id} acknowledged.")
-            except KeyError as e:
+            except NotFound as e:
                 raise HTTPException(404, f"no break {break_id}") from e
             except (ValueError, OrchestratorError) as e:
                 _refused(session, e)
@@ -91,7 +91,7 @@ def actions_router(deps: ConsoleDeps, render: Renderer) -> APIRouter:
             try:
                 await deps.breaks.resolve_manually(break_id, reason, session.principal.name)
                 session.flash("ok", f"Break {break_id} resolved by hand.")
-            except KeyError as e:
+            except NotFound as e:
                 raise HTTPException(404, f"no break {break_id}") from e
             except (ValueError, OrchestratorError) as e:
                 _refused(session, e)

@@ -187,9 +187,7 @@ def _login_router(deps: ConsoleDeps, render: Renderer) -> APIRouter:
             secure=_secure(request),
             path="/",
         )
-        response.delete_cookie(
-            LOGIN_CSRF_COOKIE, path="/login", httponly=True, samesite="strict"
-        )
+        response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login", httponly=True, samesite="strict")
         return response
 
     @router.post("/logout", response_class=HTMLResponse)

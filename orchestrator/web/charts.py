@@ -43,7 +43,7 @@ def _config(title: str) -> dict[str, Any]:
         "show_dots": True,
         "dots_size": 2,
         "explicit_size": False,
-        "value_formatter": lambda v: krw(v),
+        "value_formatter": lambda v: krw(int(v)),  # pygal hands axis values back as floats
         # pygal hands back naive UTC datetimes (utcfromtimestamp).
         "x_value_formatter": lambda d: to_kst(d.replace(tzinfo=UTC)).strftime("%m-%d %H:%M"),
         "x_label_rotation": 20,
@@ -89,7 +89,7 @@ def cash_by_institution(history: Sequence[Mapping[str, Any]]) -> bytes:
 
 def allocation(actual: Mapping[str, Decimal], targets: Mapping[str, Mapping[str, str]]) -> bytes:
     """Each rebalance workflow's target weights (percent) against the weights held now."""
-    config = _config("Allocation: held now vs rebalance targets (%)")
+    config = _config("Allocation: % of total value held vs rebalance targets")
     config["value_formatter"] = lambda v: f"{v:.1f}%"
     chart = pygal.Bar(**config)
     symbols = sorted({s for t in targets.values() for s in t} | set(actual))

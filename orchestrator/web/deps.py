@@ -46,15 +46,12 @@ class OrderDesk(Protocol):
 
 
 class BreakDesk(Protocol):
-    async def acknowledge(self, break_id: int, comment: str, actor: str) -> Mapping[str, Any]:
-        """KeyError unknown break; ValueError when the break's state does not allow it."""
-        ...
+    """Operator decisions on a break (orchestrator.services.breaks.BreakService). Raises
+    NotFound, StateConflict or InvalidRequest (all OrchestratorError)."""
 
-    async def resolve_manually(
-        self, break_id: int, reason: str, actor: str
-    ) -> Mapping[str, Any]: ...
+    async def acknowledge(self, break_id: int, comment: str, actor: str) -> object: ...
 
-    async def get(self, break_id: int) -> Mapping[str, Any] | None: ...
+    async def resolve_manually(self, break_id: int, reason: str, actor: str) -> object: ...
 
 
 class ReconcileNow(Protocol):

@@ -29,7 +29,7 @@ ORDER_STATES = (
     "unknown",
     "not_found",
 )
-BREAK_STATES = ("open", "resolved")
+BREAK_STATES = ("active", "open", "acknowledged", "resolved")
 
 
 def _fragment(request: Request) -> bool:
@@ -72,7 +72,7 @@ def pages_router(deps: ConsoleDeps, render: Renderer) -> APIRouter:
             "ready": bool(readiness) and all(readiness.values()),
             "last_run": runs[0] if runs else None,
             "open_breaks": await q.open_break_count(),
-            "recent_breaks": await q.breaks("open", 5, 0),
+            "recent_breaks": await q.breaks("active", 5, 0),
             "breakers": dict(api.probes.breaker_states()),
             "skew": dict(api.probes.clock_skew()),
             "expiries": dict(await q.secret_expiries()),
@@ -170,7 +170,7 @@ def pages_router(deps: ConsoleDeps, render: Renderer) -> APIRouter:
         )
 
     @router.get("/breaks")
-    async def breaks(request: Request, state: str = "open", page: Page = 1) -> Response:
+    async def breaks(request: Request, state: str = "active", page: Page = 1) -> Response:
         session = require_session(request, deps.sessions)
         wanted = state if state in BREAK_STATES else None
         found = await q.breaks(wanted, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE)

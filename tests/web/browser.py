@@ -51,7 +51,7 @@ class Watch:
         return [
             u
             for u in self.requests
-            if not (u.startswith(self.origin + "/") or u == self.origin or u.startswith("data:"))
+            if not (u == self.origin or u.startswith((self.origin + "/", "data:")))
         ]
 
 
@@ -74,9 +74,11 @@ class Browser:
         def on_page(page: Any) -> None:
             page.on(
                 "console",
-                lambda m: watch.errors.append(f"console {m.type}: {m.text}")
-                if m.type == "error"
-                else None,
+                lambda m: (
+                    watch.errors.append(f"console {m.type}: {m.text}")
+                    if m.type == "error"
+                    else None
+                ),
             )
             page.on("pageerror", lambda e: watch.errors.append(f"page error: {e}"))
 

@@ -28,12 +28,17 @@ SAMSUNG_CMA = "120260101000000000240001"
 async def _seed(server: LiveServer) -> dict[str, Any]:
     """A cash break at Samsung, a filled market buy, a live limit buy, a plan awaiting approval."""
     c = server.container
-    assert c is not None and c.orders is not None and c.directory is not None
-    assert c.reconcile is not None and c.runner is not None
+    assert c is not None
+    assert c.orders is not None
+    assert c.directory is not None
+    assert c.reconcile is not None
+    assert c.runner is not None
     relay = c.sandbox_apps["openbanking"]
     import httpx
 
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=relay), base_url="http://s") as h:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=relay), base_url="http://s"
+    ) as h:
         changed = await h.post(
             "/_sandbox/balances", json={"fintech_use_num": SAMSUNG_CMA, "balance_amt": 15_000_000}
         )
@@ -47,9 +52,7 @@ async def _seed(server: LiveServer) -> dict[str, Any]:
         OrderRequest("seed-market", account, "005930", Side.BUY, 1, OrderType.MARKET), actor="seed"
     )
     resting = await c.orders.place(
-        OrderRequest(
-            "seed-limit", account, "005930", Side.BUY, 2, OrderType.LIMIT, _low_price()
-        ),
+        OrderRequest("seed-limit", account, "005930", Side.BUY, 2, OrderType.LIMIT, _low_price()),
         actor="seed",
     )
     plan = await c.runner.run("monthly-dca-005930")
@@ -59,7 +62,7 @@ async def _seed(server: LiveServer) -> dict[str, Any]:
 def _low_price() -> Any:
     from decimal import Decimal
 
-    return Decimal(40_000)  # far below the sandbox's quote: rests unfilled (cancellable)
+    return Decimal(50_000)  # well below the sandbox's quote: rests unfilled (cancellable)
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +171,9 @@ def test_break_acknowledge_then_resolve_by_hand(session: Any, server: LiveServer
     assert page.locator("#break-state").inner_text() == "open"
     assert "cash tolerance" in page.inner_text("main")  # the tolerance used is shown
 
-    page.get_by_label("Comment (recorded in the audit log)").fill("Samsung deposit by hand, checking")
+    page.get_by_label("Comment (recorded in the audit log)").fill(
+        "Samsung deposit by hand, checking"
+    )
     page.get_by_role("button", name="Acknowledge").click()
     assert "acknowledged" in page.locator(".flashes").inner_text()
     assert "checking" in page.locator("#break-ack").inner_text()
@@ -179,7 +184,8 @@ def test_break_acknowledge_then_resolve_by_hand(session: Any, server: LiveServer
     assert page.locator("#break-state").inner_text() == "resolved"
     page.goto("/audit")
     text = page.inner_text("main")
-    assert "break.acknowledged" in text and "break.resolved_manually" in text
+    assert "break.acknowledged" in text
+    assert "break.resolved_manually" in text
 
 
 def test_order_double_click_sends_one_order_then_cancel(session: Any, server: LiveServer) -> None:
@@ -192,7 +198,7 @@ def test_order_double_click_sends_one_order_then_cancel(session: Any, server: Li
     page.goto("/orders")
     page.get_by_label("Symbol").fill("005930")
     page.get_by_label("Quantity").fill("3")
-    page.get_by_label("Limit price (KRW, empty = market)").fill("41,000")
+    page.get_by_label("Limit price (KRW, empty = market)").fill("50,100")
     page.get_by_role("button", name="Review order…").click()
     assert "This order will be sent to the broker once" in page.inner_text("main")
     screenshot(page, "page-order-confirm")
@@ -201,12 +207,12 @@ def test_order_double_click_sends_one_order_then_cancel(session: Any, server: Li
     page.wait_for_url(re.compile(r"/orders$"))
 
     assert len(broker.book.orders) == before + 1
-    row = page.locator("tr", has_text="41,000").first
+    row = page.locator("tr", has_text="50,100").first
     assert "accepted" in row.inner_text()
     page.once("dialog", lambda d: d.accept())
     row.get_by_role("button", name=re.compile("^Cancel order")).click()
     page.wait_for_url(re.compile(r"/orders$"))
-    assert "cancel" in page.locator("tr", has_text="41,000").first.inner_text()
+    assert "cancel" in page.locator("tr", has_text="50,100").first.inner_text()
 
 
 def test_plan_approval_sends_the_plan(session: Any, server: LiveServer) -> None:
@@ -313,7 +319,8 @@ def test_phone_width_has_no_horizontal_scroll_and_keyboard_reaches_the_nav(
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.textContent") == "Overview"
     ctx.close()
-    assert watch.foreign() == [] and watch.errors == []
+    assert watch.foreign() == []
+    assert watch.errors == []
 
 
 def test_docs_work_offline(session: Any) -> None:
