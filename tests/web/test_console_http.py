@@ -9,7 +9,7 @@ import pytest
 
 from orchestrator.api.auth import Principal
 from orchestrator.clock import FakeClock
-from orchestrator.web.format import kst, krw
+from orchestrator.web.format import krw, kst
 from orchestrator.web.sessions import SessionStore
 from tests.web.conftest import OPERATOR_KEY, VIEWER_KEY, Console, csrf_of, login
 
