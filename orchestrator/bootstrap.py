@@ -43,8 +43,8 @@ from adapters.openbanking.settings import OpenBankingSettings
 from adapters.tasks import ProcrastinateEngine, TaskHost, create_task_app, run_worker
 from orchestrator.api.app import create_api
 from orchestrator.api.auth import ApiKey
-from orchestrator.api.ops_metrics import OperationsMetrics
 from orchestrator.api.health import ReadinessCheck
+from orchestrator.api.ops_metrics import OperationsMetrics
 from orchestrator.api.routes import ApiDeps, StatusProbes, metrics_router, operator_router
 from orchestrator.calendar import KrxCalendar
 from orchestrator.clock import SystemClock
@@ -129,6 +129,7 @@ class Container:
 
     def __post_init__(self) -> None:
         self.operations_metrics = OperationsMetrics(self.resilience.metrics.registry)
+
     console_reconcile: ReconcileTasks | None = None
 
     @property
