@@ -11,6 +11,7 @@ closes (the parent exited or called `stop()`) or after `lifetime` seconds, which
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -57,8 +58,9 @@ def fintech_use_num(i: int) -> str:
     return f"120261123{i:015d}"
 
 
-def kis_seed(users: int, *, shared_key: bool) -> dict[str, Any]:
-    """The real environment at 18/s per app key; one app key per account unless `shared_key`."""
+def kis_seed(users: int, *, shared_key: bool, key_group: int = 1) -> dict[str, Any]:
+    """The real environment at 18/s per app key; one app key per account unless `shared_key`
+    (one for all) or `key_group` > 1 (accounts i // key_group share app key i // key_group)."""
     accounts = [
         {
             "cano": kis_account(i)[:8],
@@ -80,9 +82,12 @@ def kis_seed(users: int, *, shared_key: bool) -> dict[str, Any]:
             }
         ]
     else:
+        groups: dict[int, list[str]] = {}
+        for i in range(users):
+            groups.setdefault(i // key_group, []).append(kis_account(i))
         apps = [
-            {"appkey": kis_app_key(i), "appsecret": kis_app_secret(i), "accounts": [kis_account(i)]}
-            for i in range(users)
+            {"appkey": kis_app_key(g), "appsecret": kis_app_secret(g), "accounts": accounts}
+            for g, accounts in groups.items()
         ]
     return {
         "seed": 20261123,
@@ -181,9 +186,13 @@ def _serve(kind: str, seed_path: Path, lifetime: float) -> None:
     seed = json.loads(seed_path.read_text(encoding="utf-8"))
     seed_path.unlink(missing_ok=True)  # read once; nothing is left behind if the parent dies
     if kind == "kis":
+        from adapters.sandbox.kis import SandboxClock
         from adapters.sandbox.kis import create_app as create_kis
 
-        app = create_kis(env="real", seed=seed)
+        clock = SandboxClock()
+        # Orders in the scale-out runs need an open session whatever the hour (SANDBOX_SESSION).
+        clock.set_session(os.environ.get("SANDBOX_SESSION", "auto"))
+        app = create_kis(env="real", seed=seed, clock=clock)
     elif kind == "openbanking":
         from adapters.sandbox.openbanking import create_app as create_openbanking
 

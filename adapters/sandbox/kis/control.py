@@ -94,7 +94,13 @@ async def accounts(request: Request) -> Response:
         }
         for account in broker.accounts.values()
     ]
-    body = {"env": broker.env, "base_url": BASE_URLS[broker.env], "apps": apps, "accounts": listed}
+    body = {
+        "env": broker.env,
+        "base_url": BASE_URLS[broker.env],
+        "apps": apps,
+        "accounts": listed,
+        "rate_limited_replies": broker.limiter.refused,
+    }
     return json_response(body)
 
 

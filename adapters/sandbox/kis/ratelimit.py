@@ -17,6 +17,7 @@ class RateLimiter:
 
     def __init__(self, per_second: int) -> None:
         self.per_second = per_second
+        self.refused = 0  # EGW00201 replies so far (reported by GET /_sandbox/accounts)
         self._seen: defaultdict[str, deque[datetime]] = defaultdict(deque)
 
     def admit(self, key: str, now: datetime) -> bool:
@@ -27,6 +28,7 @@ class RateLimiter:
         while seen and seen[-1] > now:
             seen.pop()
         if len(seen) >= self.per_second:
+            self.refused += 1
             return False
         seen.append(now)
         return True
