@@ -40,6 +40,7 @@ from adapters.notify.log import LogNotifier
 from adapters.notify.webhook import WebhookNotifier
 from adapters.openbanking.factory import OpenBanking, build_openbanking, openbanking_http_client
 from adapters.openbanking.settings import OpenBankingSettings
+from adapters.sandbox.world import DurableApp, WorldBusy, WorldError, WorldStore, durable
 from adapters.tasks import ProcrastinateEngine, TaskHost, create_task_app, run_worker
 from orchestrator.api.app import create_api
 from orchestrator.api.auth import ApiKey
@@ -48,7 +49,7 @@ from orchestrator.api.ops_metrics import OperationsMetrics
 from orchestrator.api.routes import ApiDeps, StatusProbes, metrics_router, operator_router
 from orchestrator.calendar import KrxCalendar
 from orchestrator.clock import SystemClock
-from orchestrator.domain.errors import AuthError, ConfigError, SourceError
+from orchestrator.domain.errors import AlreadyRunning, AuthError, ConfigError, SourceError
 from orchestrator.logging import configure_logging
 from orchestrator.ports import AccountSource, Clock, Notifier
 from orchestrator.ports.tasks import FannedOut, InvestorTask, TaskEngine
@@ -125,6 +126,7 @@ class Container:
     task_app: Any = None
     task_host: TaskHost | None = None
     fanout: FanOut | None = None
+    world: WorldStore | None = None
     operations_metrics: OperationsMetrics = field(init=False)
 
     def __post_init__(self) -> None:
@@ -154,6 +156,11 @@ class Container:
             await client.aclose()
         await self.resilience.aclose()
         await self.db.dispose()
+        if self.world is not None:
+            for app in self.sandbox_apps.values():
+                if isinstance(app, DurableApp):
+                    app.save()  # state tests or demos changed outside a request
+            self.world.close()
 
 
 def build_cipher(settings: Settings) -> TokenCipher:
@@ -185,22 +192,69 @@ def _notifier(settings: Settings, resilience: ResilienceSettings) -> tuple[Notif
     return DedupNotifier(inner, window_seconds=resilience.alert_dedup_seconds), clients
 
 
-def _sandbox_apps(settings: Settings, kis: KisSettings | None) -> dict[str, Any]:
-    """The in-process upstream stand-ins (sandbox mode only)."""
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL (None for PostgreSQL or an in-memory SQLite)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def sandbox_world_path(settings: Settings) -> Path | None:
+    """Where the sandbox worlds persist, or None when they live in memory only."""
+    if settings.mode != "sandbox" or settings.sandbox.ephemeral:
+        return None
+    if settings.sandbox.world is not None:
+        return settings.sandbox.world
+    db = sqlite_file(settings.database.url)
+    if db is not None:
+        return db.with_name(f"{db.stem}-sandbox{db.suffix or '.db'}")
+    if settings.database.url.startswith("sqlite"):
+        return None  # an in-memory ledger gets an in-memory world
+    return settings.data_dir / "sandbox-world.db"
+
+
+def open_world(settings: Settings) -> WorldStore | None:
+    """Open (and hold) the durable sandbox world; AlreadyRunning if another process holds it."""
+    path = sandbox_world_path(settings)
+    if path is None:
+        return None
+    try:
+        return WorldStore.open(path)
+    except WorldBusy as e:
+        raise AlreadyRunning(str(e)) from None
+    except WorldError as e:
+        raise ConfigError(str(e)) from None
+
+
+def _sandbox_apps(
+    settings: Settings, kis: KisSettings | None, world: WorldStore | None
+) -> dict[str, Any]:
+    """The in-process upstream stand-ins (sandbox mode only), durable unless `world` is None."""
     from adapters.sandbox.kis import SandboxClock
     from adapters.sandbox.kis import create_app as kis_sandbox
     from adapters.sandbox.openbanking import create_app as openbanking_sandbox
 
     clock = SandboxClock()
     clock.set_session(settings.sandbox.kis_session)
-    return {
-        "kis": kis_sandbox(
-            env=kis.env if kis is not None else "real",
-            seed_path=settings.sandbox.kis_seed,
-            clock=clock,
-        ),
+    env = kis.env if kis is not None else "real"
+    apps: dict[str, Any] = {
+        "kis": kis_sandbox(env=env, seed_path=settings.sandbox.kis_seed, clock=clock),
         "openbanking": openbanking_sandbox(seed_path=settings.sandbox.openbanking_seed),
     }
+    if world is None:
+        return apps
+    try:
+        apps["kis"] = durable(apps["kis"], world, f"kis-{env}", ("broker",))
+        apps["openbanking"] = durable(apps["openbanking"], world, "openbanking", ("relay",))
+    except WorldError as e:
+        world.close()
+        raise ConfigError(str(e)) from None
+    # The configured session mode wins over the one saved with the world's clock.
+    apps["kis"].state.broker.clock.set_session(settings.sandbox.kis_session)
+    return apps
 
 
 def build(
@@ -253,7 +307,8 @@ def build(
         http_clients=clients,
     )
     if settings.mode == "sandbox" and attach_sandboxes is None:
-        container.sandbox_apps = _sandbox_apps(settings, kis_settings)
+        container.world = open_world(settings)
+        container.sandbox_apps = _sandbox_apps(settings, kis_settings, container.world)
 
     def transport(name: str) -> httpx.AsyncBaseTransport | None:
         app = container.sandbox_apps.get(name)

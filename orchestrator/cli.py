@@ -41,6 +41,30 @@ ConfigOption = Annotated[
 
 HostOption = Annotated[str, typer.Option(help="Interface to bind (loopback by default).")]
 SeedOption = Annotated[Path | None, typer.Option(help="Seed YAML (default: the demo seed).")]
+EphemeralOption = Annotated[
+    bool, typer.Option("--ephemeral", help="Keep the world in memory only (reseeded each start).")
+]
+
+
+def _state_option(default: str) -> Any:
+    return typer.Option(
+        "--state", help=f"File the world persists in across restarts (default {default})."
+    )
+
+
+def _sandbox_state(state: Path | None, default: str, ephemeral: bool) -> Path | None:
+    if ephemeral and state is not None:
+        fail("--state and --ephemeral exclude each other", 2)
+    return None if ephemeral else (state or Path(default))
+
+
+def _serve_sandbox(serve_it: Callable[[], None]) -> None:
+    from adapters.sandbox.world import WorldError
+
+    try:
+        serve_it()
+    except WorldError as e:
+        fail(f"error: {e}", 2)
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -136,11 +160,14 @@ def sandbox_openbanking(
     host: HostOption = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 18002,
     seed: SeedOption = None,
+    state: Annotated[Path | None, _state_option("var/sandbox-openbanking.db")] = None,
+    ephemeral: EphemeralOption = False,
 ) -> None:
     """Serve the KFTC Open Banking sandbox (same paths, fields and codes as the relay)."""
     from adapters.sandbox.openbanking import serve as serve_sandbox
 
-    serve_sandbox(host, port, seed)
+    path = _sandbox_state(state, "var/sandbox-openbanking.db", ephemeral)
+    _serve_sandbox(lambda: serve_sandbox(host, port, seed, path))
 
 
 @sandbox_app.command("kis")
@@ -149,13 +176,16 @@ def sandbox_kis(
     port: Annotated[int, typer.Option(help="TCP port.")] = 18001,
     env: Annotated[str, typer.Option(help="Flavour: real or paper.")] = "real",
     seed: SeedOption = None,
+    state: Annotated[Path | None, _state_option("var/sandbox-kis.db")] = None,
+    ephemeral: EphemeralOption = False,
 ) -> None:
     """Serve the KIS Open API sandbox (same paths, headers, TR ids and codes as KIS)."""
     from adapters.sandbox.kis import serve as serve_sandbox
 
     if env not in ("real", "paper"):
         fail("--env must be real or paper", 2)
-    serve_sandbox(host, port, env, seed)
+    path = _sandbox_state(state, "var/sandbox-kis.db", ephemeral)
+    _serve_sandbox(lambda: serve_sandbox(host, port, env, seed, path))
 
 
 def _served_command(served: ServedSandbox) -> Callable[..., None]:

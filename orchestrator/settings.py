@@ -130,6 +130,12 @@ class SandboxSettings(Section):
     # Serve the sandboxes' own APIs (faults, clock, behind-the-back cash changes) under
     # /sandbox/kis and /sandbox/openbanking on the operator API port.
     expose: bool = True
+    # Where both sandbox worlds persist (accounts, orders, tokens, consents, clock offset...).
+    # Default: beside the SQLite database (var/orchestrator.db -> var/orchestrator-sandbox.db),
+    # or <data_dir>/sandbox-world.db on PostgreSQL, so the ledger and the world go together.
+    world: Path | None = None
+    # Keep the sandboxes in memory only (tests, benchmarks): every start reseeds them.
+    ephemeral: bool = False
 
 
 class ServiceSettings(Section):

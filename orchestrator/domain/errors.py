@@ -2,6 +2,10 @@
 
     OrchestratorError
     ├── ConfigError                 fix config: refuse to start; a person fixes YAML/env
+    ├── AlreadyRunning              another process holds the port, database or sandbox world:
+    │                               change nothing, exit 2 (or talk to that process)
+    ├── InvalidInput                the caller's input is wrong (carries `field`): nothing was
+    │                               written; fix the input (CLI exit 2, HTTP 422)
     ├── SourceError                 an outside system failed (carries `source`)
     │   ├── SourceUnavailable       retry later: the request did not take effect (network, 5xx,
     │   │   │                       gateway rate limit); reads may be retried with backoff
@@ -37,6 +41,19 @@ class OrchestratorError(Exception):
 
 class ConfigError(OrchestratorError):
     """Settings or YAML are invalid. The message names file, line and field."""
+
+
+class AlreadyRunning(OrchestratorError):
+    """Another process holds what this one needs to own alone; nothing was changed."""
+
+
+class InvalidInput(OrchestratorError):
+    """A value given by the caller is wrong; `field` names it. Nothing was written."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.detail = message
 
 
 class SourceError(OrchestratorError):

@@ -12,6 +12,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from adapters.sandbox.kis.app import create_app
+from adapters.sandbox.world import WorldStore, durable
 
 
 def uvicorn_config(
@@ -26,9 +27,21 @@ def uvicorn_config(
     )
 
 
-def serve(host: str, port: int, env: str, seed_path: Path | None) -> None:
-    """Run the `env` ("real" or "paper") sandbox until interrupted. Blocks."""
+def serve(
+    host: str, port: int, env: str, seed_path: Path | None, state: Path | None = None
+) -> None:
+    """Run the `env` ("real" or "paper") sandbox until interrupted. Blocks.
+
+    With `state`, the world persists in that file across restarts (see `adapters.sandbox.world`);
+    without it, it lives in memory and the next start reseeds.
+    """
     if env not in ("real", "paper"):
         raise ValueError(f"env must be 'real' or 'paper', not {env!r}")
     app = create_app(env="real" if env == "real" else "paper", seed_path=seed_path)
-    uvicorn.Server(uvicorn_config(app, host, port)).run()
+    store = None if state is None else WorldStore.open(state)
+    try:
+        served = app if store is None else durable(app, store, f"kis-{env}", ("broker",))
+        uvicorn.Server(uvicorn_config(served, host, port)).run()
+    finally:
+        if store is not None:
+            store.close()
