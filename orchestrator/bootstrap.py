@@ -127,6 +127,8 @@ class Container:
     task_host: TaskHost | None = None
     fanout: FanOut | None = None
     world: WorldStore | None = None
+    # Set once start-up recovery has finished (serve only); reconciliations wait for it.
+    recovered: asyncio.Event | None = None
     operations_metrics: OperationsMetrics = field(init=False)
 
     def __post_init__(self) -> None:
@@ -482,6 +484,8 @@ def _reconcile_action(c: Container) -> Action:
     async def reconcile(fire: JobFire) -> object:
         assert c.reconcile is not None
         assert c.fanout is not None
+        if c.recovered is not None:
+            await c.recovered.wait()
         return await c.fanout(fire, "reconcile", c.reconcile.investors())
 
     return reconcile
@@ -510,6 +514,17 @@ def _orders_upkeep_action(c: Container) -> Action:
     return upkeep
 
 
+async def _sync_fills(c: Container) -> None:
+    if c.orders is None or c.directory is None:
+        return
+    for user in c.settings.users:
+        try:
+            account = await c.directory.trading_account(user.id)
+        except SourceError:
+            continue
+        await c.orders.sync_fills(account)
+
+
 async def prepare(container: Container) -> None:
     """Start-up work every entry point needs: the demo users' consent in sandbox mode."""
     ob = container.openbanking
@@ -530,8 +545,21 @@ async def _recover(container: Container) -> None:
     # No new order is accepted until every intent left unresolved by a crash is settled.
     if container.orders is not None:
         await container.orders.recover()
+        # Fills the broker made while we were down (or before the upkeep job saw them) are
+        # journalled before the first reconciliation compares, or they would look missing.
+        try:
+            await _sync_fills(container)
+        except SourceError as e:
+            log.warning("orders.startup_fill_sync_failed", error=str(e))
     if container.runner is not None:
         await container.runner.resume_interrupted()
+
+
+async def _recover_then_signal(container: Container, done: asyncio.Event) -> None:
+    try:
+        await _recover(container)
+    finally:
+        done.set()
 
 
 def build_scheduler(container: Container) -> Scheduler:
@@ -590,7 +618,10 @@ async def running(container: Container, *, worker: bool | None = None) -> AsyncI
             await prepare(container)
         except SourceError as e:
             log.error("service.prepare_failed", error=str(e))
-        recovery = asyncio.create_task(_recover(container))
+        # Reconciliations wait for recovery: the first one compares only after recovery has
+        # settled and journalled what happened while the service was down.
+        container.recovered = asyncio.Event()
+        recovery = asyncio.create_task(_recover_then_signal(container, container.recovered))
         container.background.add(recovery)
         recovery.add_done_callback(container.background.discard)
         scheduler = build_scheduler(container)
@@ -612,9 +643,29 @@ async def running(container: Container, *, worker: bool | None = None) -> AsyncI
             first = next((j.id for j in await scheduler.jobs() if j.action == "reconcile"), None)
             if first is not None:
                 await scheduler.trigger(first, by="startup")
-        log.info("service.started", mode=container.settings.mode)
+        log.info("service.started", **startup_summary(container, await scheduler.jobs()))
         yield container
         log.info("service.stopping")
+
+
+def startup_summary(container: Container, jobs: Sequence[Any]) -> dict[str, object]:
+    """The one start-up line: what runs, on what, where its state lives (no secrets)."""
+    from sqlalchemy.engine import make_url
+
+    settings = container.settings
+    world = container.world
+    return {
+        "mode": settings.mode,
+        "database": make_url(settings.database.url).render_as_string(hide_password=True),
+        "api": f"http://{settings.api.host}:{settings.api.port}",
+        "jobs": len(jobs),
+        "sandboxes": sorted(container.sandbox_apps) or None,
+        "sandbox_state": (
+            None
+            if not container.sandbox_apps
+            else (str(world.path) if world is not None else "ephemeral (in memory)")
+        ),
+    }
 
 
 class SchedulerControl:

@@ -14,7 +14,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from adapters.sandbox.served import SERVED, ServedSandbox
-from orchestrator.domain.errors import ConfigError, OrchestratorError
+from orchestrator.domain.errors import AlreadyRunning, ConfigError, InvalidInput, OrchestratorError
 
 T = TypeVar("T")
 
@@ -81,6 +81,8 @@ def run_async(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
         return asyncio.run(factory())
     except ConfigError as e:
         fail(f"configuration error:\n{e}", 2)
+    except (AlreadyRunning, InvalidInput) as e:
+        fail(f"error: {e}", 2)
     except OrchestratorError as e:
         fail(f"error: {e}", 1)
     raise AssertionError("unreachable")
@@ -616,29 +618,75 @@ def serve(
         ),
     ] = True,
 ) -> None:
-    """Run the service: scheduler and operator API (and on PostgreSQL a task worker)."""
+    """Run the service: scheduler and operator API (and on PostgreSQL a task worker).
+
+    Before any recovery, reconciliation or job runs, it binds its port and (on SQLite) takes the
+    database's single-instance guard; a second `serve` exits 2 with one line and changes nothing.
+    """
     import uvicorn
 
     from orchestrator import bootstrap
 
     loaded = _loaded(config)
+    settings = loaded.settings
+    sock = _bind(settings.api.host, settings.api.port)
+    guard = _instance_guard(settings)
 
     async def go() -> None:
         container = bootstrap.build(loaded)
         async with bootstrap.running(container, worker=worker):
             api = bootstrap.build_api(container)
-            server = uvicorn.Server(
-                uvicorn.Config(
-                    api,
-                    host=loaded.settings.api.host,
-                    port=loaded.settings.api.port,
-                    log_config=None,
-                    access_log=False,
-                )
-            )
-            await server.serve()
+            server = uvicorn.Server(uvicorn.Config(api, log_config=None, access_log=False))
+            await server.serve(sockets=[sock])
 
-    run_async(go)
+    try:
+        run_async(go)
+    finally:
+        sock.close()
+        if guard is not None:
+            guard.close()
+
+
+def _bind(host: str, port: int) -> Any:
+    """The listening socket, bound first so a busy port is found before anything runs."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    # As uvicorn does: a restart may rebind while old connections sit in TIME_WAIT; two live
+    # listeners on one port are still refused (that needs SO_REUSEPORT).
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as e:
+        sock.close()
+        fail(
+            f"error: cannot listen on {host}:{port} ({e.strerror}; another `orchestrator serve`?); "
+            "nothing was changed",
+            2,
+        )
+    sock.setblocking(False)
+    return sock
+
+
+def _instance_guard(settings: Any) -> Any:
+    """On SQLite, the database's single-instance guard (None on PostgreSQL: replicas are fine)."""
+    from adapters.db.instance import InstanceGuard
+    from orchestrator.bootstrap import sqlite_file
+
+    db_file = sqlite_file(settings.database.url)
+    if db_file is None:
+        return None
+    got = InstanceGuard.acquire(db_file, f"http://{settings.api.host}:{settings.api.port}")
+    if isinstance(got, InstanceGuard):
+        return got
+    fail(
+        f"error: another `orchestrator serve` (pid {got.pid or '?'}, {got.url or '?'}) "
+        f"already runs on {db_file}; nothing was changed",
+        2,
+    )
+    raise AssertionError("unreachable")
 
 
 @app.command("worker")
