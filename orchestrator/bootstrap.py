@@ -605,6 +605,7 @@ async def work(container: Container, *, concurrency: int | None = None, signals:
         stalled_after=tasks.stalled_after_seconds,
         install_signal_handlers=signals,
         shutdown_grace=tasks.shutdown_grace_seconds,
+        poll_seconds=tasks.poll_seconds,
     )
 
 

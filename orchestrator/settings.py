@@ -153,6 +153,7 @@ class TaskSettings(Section):
     heartbeat_seconds: float = Field(default=10.0, gt=0, le=300)
     stalled_after_seconds: float = Field(default=30.0, gt=0, le=3600)
     shutdown_grace_seconds: float | None = Field(default=None, gt=0)
+    poll_seconds: float = Field(default=1.0, gt=0, le=60)
 
 
 class AlertSettings(Section):

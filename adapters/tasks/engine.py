@@ -213,6 +213,7 @@ async def run_worker(
     stalled_after: float = 30.0,
     install_signal_handlers: bool = False,
     shutdown_grace: float | None = None,
+    poll_seconds: float = 1.0,
 ) -> None:
     """Run one worker until cancelled or signalled; meanwhile retry stalled jobs of dead ones.
 
@@ -249,6 +250,9 @@ async def run_worker(
         "update_heartbeat_interval": heartbeat_seconds,
         "stalled_worker_timeout": stalled_after,
         "listen_notify": True,
+        # A task waiting on its investor's lock gets no notification when the lock frees (only
+        # new jobs notify), so the poll interval bounds that wait: 1 s, not procrastinate's 5 s.
+        "fetch_job_polling_interval": poll_seconds,
     }
     if shutdown_grace is not None:
         options["shutdown_graceful_timeout"] = shutdown_grace
