@@ -20,7 +20,7 @@ from adapters.db.orders import DbOrderJournal
 from orchestrator.domain.model import OrderState, OrderType, Side
 from orchestrator.services.orders import OrderRequest, OrderService
 from tests.adapters.kiwoom.conftest import ORDER_PATH, HarnessFactory
-from tests.support.databases import fresh_database
+from tests.support.databases import cipher_for_tests, fresh_database
 
 DECISIONS = 500
 SYMBOLS = ("005930", "069500", "005380", "000660")
@@ -45,7 +45,9 @@ async def test_chaos_ends_with_exactly_the_intended_orders(
         lost_reply={"rate": 0.02},
         seed=20261203,
     )
-    service = OrderService(DbOrderJournal(sqlite_db), h.kiwoom.executor, h.time, sleep=h.time.sleep)
+    service = OrderService(
+        DbOrderJournal(sqlite_db, cipher_for_tests()), h.kiwoom.executor, h.time, sleep=h.time.sleep
+    )
     await service.recover()
     outcome: dict[int, OrderState] = {}
     attempts: Counter[int] = Counter()
