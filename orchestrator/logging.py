@@ -7,6 +7,7 @@ app keys, secrets, Authorization headers, account numbers (last 4 digits kept) a
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
@@ -184,16 +185,22 @@ _FREE_TEXT_KEYS = frozenset(
 )
 
 
+@functools.lru_cache(maxsize=4096)
+def _masked_key(key: str) -> bool:
+    """Whether a reply field's name calls for masking (cached: replies repeat a few keys, and
+    the console renders thousands of fields a second)."""
+    if key in _ALLOWED_KEYS:
+        return False
+    return any(p.search(key) for p in (_SECRET_KEY, _ACCOUNT_KEY, _NAME_KEY))
+
+
 def mask_reply(value: Any, key: str | None = None) -> Any:
     """Mask an API reply as the logs mask events: no full account number or secret for any role."""
     if isinstance(value, Mapping):
         return {str(k): mask_reply(v, str(k)) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [mask_reply(v, key) for v in value]
-    sensitive = key is not None and any(
-        p.search(key) for p in (_SECRET_KEY, _ACCOUNT_KEY, _NAME_KEY)
-    )
-    if sensitive and key not in _ALLOWED_KEYS:
+    if key is not None and _masked_key(key):
         return scrub(value, key)
     if isinstance(value, SecretStr):
         return REDACTED

@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 from sqlalchemy import exc, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 from sqlmodel import col
 
 from adapters.db.audit import append_in
@@ -214,6 +215,9 @@ class DbReconciliationStore:
         async with self._db.session() as session:
             rows = await session.execute(
                 select(ReconciliationRunRow)
+                # The list never shows the report: do not fetch and parse it (the console's run
+                # list pages through thousands of runs).
+                .options(defer(ReconciliationRunRow.report))  # type: ignore[arg-type]
                 .order_by(col(ReconciliationRunRow.started_at).desc())
                 .limit(limit)
                 .offset(offset)

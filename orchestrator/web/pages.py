@@ -113,10 +113,25 @@ def pages_router(deps: ConsoleDeps, render: Renderer) -> APIRouter:
             targets=deps.targets(),
         )
 
+    # Drawing is the slow part (pygal, ~100 ms for 60 points); a chart only changes when a
+    # reconciliation finishes, so it is kept per (chart, user, newest run).
+    drawn: dict[tuple[str, str, str], bytes] = {}
+
     @router.get("/portfolio/charts/{name}.svg", response_class=Response)
     async def chart(request: Request, name: str, user: str | None = None) -> Response:
         require_session(request, deps.sessions)
         user_id = user if user is not None and user in deps.users else deps.api.default_user
+        newest = await q.reconciliations(1, 0)
+        key = (name, user_id, f"{newest[0]['id']}:{newest[0].get('finished_at')}" if newest else "")
+        body = drawn.get(key)
+        if body is None:
+            body = await draw(name, user_id)
+            if len(drawn) >= 64:
+                drawn.pop(next(iter(drawn)))
+            drawn[key] = body
+        return Response(body, media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
+
+    async def draw(name: str, user_id: str) -> bytes:
         if name == "value":
             body = charts.total_value(await q.portfolio_history(user_id, 60))
         elif name == "cash":
@@ -126,7 +141,7 @@ def pages_router(deps: ConsoleDeps, render: Renderer) -> APIRouter:
             body = charts.allocation(_weights(found), deps.targets())
         else:
             raise HTTPException(404, "no such chart")
-        return Response(body, media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
+        return body
 
     @router.get("/reconciliations")
     async def reconciliations(request: Request, page: Page = 1) -> Response:
