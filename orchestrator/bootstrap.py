@@ -66,6 +66,7 @@ from orchestrator.services.fanout import FanOut, InProcessEngine, InvestorTaskRu
 from orchestrator.services.investor_work import ServiceInvestorWork
 from orchestrator.services.orders import OrderService, WorkflowOrders
 from orchestrator.services.reconcile import ReconcileService, ReconciliationSettings
+from orchestrator.services.upkeep import retry_failed_recovery
 from orchestrator.services.workflow_support import (
     AccountDirectory,
     KillSwitchGuard,
@@ -74,7 +75,7 @@ from orchestrator.services.workflow_support import (
     LiveSnapshotter,
     ProposedTransfers,
 )
-from orchestrator.settings import LoadedSettings, Settings, load_settings
+from orchestrator.settings import LoadedSettings, SectionModel, Settings, load_settings
 from orchestrator.web.app import install_console
 from orchestrator.web.deps import ConsoleDeps
 from orchestrator.web.desks import (
@@ -177,8 +178,29 @@ def build_cipher(settings: Settings) -> TokenCipher:
     return TokenCipher(keys)
 
 
+# Every section beyond the core, with the model of the code that owns it: `load_settings`
+# validates all of them at once (config check and start-up), so none can be skipped.
+SECTIONS: dict[str, SectionModel] = {
+    "kis": SectionModel(KisSettings, optional=True),
+    "openbanking": SectionModel(OpenBankingSettings, optional=True),
+    "resilience": SectionModel(ResilienceSettings),
+    "scheduler": SectionModel(SchedulerSettings),
+    "reconciliation": SectionModel(ReconciliationSettings),
+    "workflows": SectionModel(WorkflowsSettings),
+}
+
+
+def demo_credentials() -> frozenset[str]:
+    """The sandboxes' demo vendor credentials (public in this repository): refused outside
+    sandbox mode."""
+    from adapters.sandbox.kis.seed import demo_credentials as kis_demo
+    from adapters.sandbox.openbanking.seed import demo_credentials as openbanking_demo
+
+    return kis_demo() | openbanking_demo()
+
+
 def load(config_path: Path | None = None, *, configure_logs: bool = True) -> LoadedSettings:
-    loaded = load_settings(config_path)
+    loaded = load_settings(config_path, sections=SECTIONS, demo_credentials=demo_credentials)
     if configure_logs:
         configure_logging(loaded.settings.logging.level, loaded.settings.logging.format)
     return loaded
@@ -275,9 +297,9 @@ def build(
     settings = loaded.settings
     clock = clock or SystemClock()
     db = Database(settings.database.url, echo=settings.database.echo)
-    kis_settings = loaded.section("kis", KisSettings) if settings.kis else None
+    kis_settings = loaded.section("kis", KisSettings) if loaded.has("kis") else None
     ob_settings = (
-        loaded.section("openbanking", OpenBankingSettings) if settings.openbanking else None
+        loaded.section("openbanking", OpenBankingSettings) if loaded.has("openbanking") else None
     )
     if settings.mode == "sandbox" and attach_sandboxes is not None:
         base = attach_sandboxes.rstrip("/")
@@ -339,10 +361,10 @@ def _resilience_settings(
     update: dict[str, Any] = {}
     if rs.redis_url is None and loaded.settings.redis_url:
         update["redis_url"] = loaded.settings.redis_url
-    limits = dict(rs.rate_limits)
-    for extra in (kis.rate_limits() if kis else {}, ob.rate_limits() if ob else {}):
-        limits.update(extra)
-    update["rate_limits"] = limits
+    # Configured budgets win over the adapters' declared vendor defaults (README: precedence).
+    update["rate_limits"] = rs.effective_rate_limits(
+        kis.rate_limits() if kis else {}, ob.rate_limits() if ob else {}
+    )
     return rs.model_copy(update=update)
 
 
@@ -358,6 +380,7 @@ def _build_services(c: Container) -> None:
             c.kis.executor,
             c.clock,
             guard=KillSwitchGuard(c.workflow_store),
+            notifier=c.notifier,
         )
     if c.openbanking is not None:
         sources[c.openbanking.source.name] = c.openbanking.source
@@ -504,6 +527,10 @@ def _token_upkeep_action(c: Container) -> Action:
 
 def _orders_upkeep_action(c: Container) -> Action:
     async def upkeep(fire: JobFire) -> object:
+        if c.orders is not None:
+            # A failed start-up recovery is retried here (it alerted once); orders stay refused
+            # and the fan-out below waits until it succeeds.
+            await retry_failed_recovery(c.orders, c.runner)
         if c.runner is not None:
             await c.runner.expire_overdue()
         if c.orders is None:
@@ -542,9 +569,14 @@ async def prepare(container: Container) -> None:
 
 
 async def _recover(container: Container) -> None:
-    # No new order is accepted until every intent left unresolved by a crash is settled.
+    # No new order is accepted until every intent left unresolved by a crash is settled. A
+    # failure is the order service's state (readiness, status, one alert); order upkeep retries.
     if container.orders is not None:
-        await container.orders.recover()
+        try:
+            await container.orders.recover()
+        except Exception:
+            log.exception("service.recovery_failed")
+            return
         # Fills the broker made while we were down (or before the upkeep job saw them) are
         # journalled before the first reconciliation compares, or they would look missing.
         try:
@@ -740,6 +772,23 @@ def console_deps(
     )
 
 
+def _recovery_probe(container: Container) -> Callable[[], Mapping[str, object] | None]:
+    def probe() -> Mapping[str, object] | None:
+        if container.orders is None:
+            return None
+        status = container.orders.recovery_status()
+        return {
+            "state": status.state,
+            "slow": status.slow,
+            "reason": status.reason,
+            "error": status.error,
+            "started_at": status.started_at,
+            "finished_at": status.finished_at,
+        }
+
+    return probe
+
+
 def build_api(container: Container) -> FastAPI:
     async def database() -> bool:
         async with container.db.session() as session:
@@ -752,7 +801,18 @@ def build_api(container: Container) -> FastAPI:
     async def scheduler() -> bool:
         return container.scheduler is not None and container.scheduler.running
 
-    readiness = {"database": database, "migrations": migrations, "scheduler": scheduler}
+    async def orders() -> bool | str:
+        # The recovery gate: no new order is accepted until recovery settled what a crash left.
+        if container.orders is None:
+            return True
+        return container.orders.recovery_status().reason or True
+
+    readiness = {
+        "database": database,
+        "migrations": migrations,
+        "scheduler": scheduler,
+        "orders": orders,
+    }
     settings = container.settings
     workflow_ops = (
         None
@@ -768,6 +828,7 @@ def build_api(container: Container) -> FastAPI:
         probes=StatusProbes(
             breaker_states=container.resilience.breakers.states,
             clock_skew=container.resilience.skew.latest,
+            order_recovery=_recovery_probe(container),
         ),
         jobs=None if container.scheduler is None else SchedulerControl(container.scheduler),
         killswitch=container.kill_switch,

@@ -221,13 +221,14 @@ def workflows_validate(
     path: Annotated[Path | None, typer.Argument(help="A workflow file or directory.")] = None,
 ) -> None:
     """Validate workflows; `config/` checks the settings file and config/workflows/ together."""
-    from orchestrator.settings import DEFAULT_CONFIG, load_settings
+    from orchestrator import bootstrap
+    from orchestrator.settings import DEFAULT_CONFIG
     from orchestrator.workflows import commands
 
     target = path or Path("config/workflows")
     try:
         if target.is_dir() and (target / DEFAULT_CONFIG.name).exists():
-            load_settings(target / DEFAULT_CONFIG.name)
+            bootstrap.load(target / DEFAULT_CONFIG.name, configure_logs=False)
             typer.echo(f"{target / DEFAULT_CONFIG.name}: ok")
             target = target / "workflows"
         typer.echo(commands.validate(target))

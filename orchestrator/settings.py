@@ -2,7 +2,13 @@
 (`ORCH_` prefix, `__` between levels, e.g. `ORCH_DATABASE__URL`) and secret references.
 
 Bad configuration is refused before anything starts, with messages naming file, line and field:
-unknown keys, wrong types, secrets that cannot be resolved, placeholder secrets in live mode.
+unknown keys, wrong types, out-of-range values, secrets that cannot be resolved; in paper and live
+mode also placeholder secrets, the sandboxes' demo vendor credentials and the demo API keys.
+
+The core models below own the core sections. Every other section (vendors, resilience, scheduler,
+reconciliation, workflows) is a pydantic model owned by the code that uses it; the composition
+root registers them (`bootstrap.SECTIONS`) and `load_settings` validates them all at once, so one
+`config check` lists every problem of every section.
 """
 
 from __future__ import annotations
@@ -10,7 +16,8 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -208,20 +215,51 @@ class Settings(BaseSettings):
         return (env_settings, init_settings)
 
 
+@dataclass(frozen=True, slots=True)
+class SectionModel:
+    """A section's owner model. `optional`: an absent section means the feature is off (a vendor
+    not configured); otherwise an absent section is validated as `{}` (its defaults)."""
+
+    model: type[BaseModel]
+    optional: bool = False
+
+
+SectionModels = Mapping[str, SectionModel]
+
+
 class LoadedSettings:
     """Validated settings plus where they came from (to name lines in later errors)."""
 
-    def __init__(self, settings: Settings, source: LocatedYaml | None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        source: LocatedYaml | None,
+        sections: Mapping[str, BaseModel] | None = None,
+    ) -> None:
         self.settings = settings
         self.source = source
+        self._sections: dict[str, BaseModel] = dict(sections or {})
+
+    def has(self, name: str) -> bool:
+        """The section was given (in the file or the environment)."""
+        return bool(getattr(self.settings, name))
 
     def section(self, name: str, model: type[M]) -> M:
-        """Validate one free-form section (e.g. "kis") with its own model, naming lines on error."""
+        """The section validated by its own model (at load time when registered), naming lines
+        on error."""
+        found = self._sections.get(name)
+        if isinstance(found, model):
+            return found
         data = getattr(self.settings, name)
         try:
-            return model.model_validate(data)
+            typed = model.model_validate(data)
         except ValidationError as e:
             raise ConfigError(_describe(e, self.source, prefix=(name,))) from e
+        self._sections[name] = typed
+        return typed
+
+    def sections(self) -> Mapping[str, BaseModel]:
+        return dict(self._sections)
 
 
 def _describe(
@@ -262,40 +300,95 @@ def _walk_secrets(
             yield from _walk_secrets(item, (*loc, str(key)))
 
 
+def placeholder_problems(
+    model: BaseModel,
+    source: LocatedYaml | None,
+    prefix: Sequence[int | str] = (),
+    *,
+    mode: str = "live",
+    refused: Collection[str] = (),
+) -> list[str]:
+    """Secrets that look like placeholders or demo values, or that are one of the sandboxes'
+    demo vendor credentials (`refused`): each a problem outside sandbox mode."""
+    problems = []
+    for loc, secret in _walk_secrets(model, tuple(prefix)):
+        value = secret.get_secret_value()
+        where = source.where(loc) if source is not None else "(defaults)"
+        if value.strip() in refused:
+            problems.append(
+                f"{where}: {format_loc(loc)}: the sandbox's demo credential is refused in "
+                f"{mode} mode"
+            )
+        elif secretref.looks_like_placeholder(value):
+            problems.append(
+                f"{where}: {format_loc(loc)}: placeholder secret refused in {mode} mode"
+            )
+    return problems
+
+
 def refuse_placeholders(
     model: BaseModel, source: LocatedYaml | None, prefix: Sequence[int | str] = ()
 ) -> None:
     """In live mode, a secret that looks like a placeholder or demo value is a config error."""
-    problems = []
-    for loc, secret in _walk_secrets(model, tuple(prefix)):
-        if secretref.looks_like_placeholder(secret.get_secret_value()):
-            where = source.where(loc) if source is not None else "(defaults)"
-            problems.append(f"{where}: {format_loc(loc)}: placeholder secret refused in live mode")
+    problems = placeholder_problems(model, source, prefix)
     if problems:
         raise ConfigError("\n".join(problems))
 
 
-def load_settings(path: Path | None = None) -> LoadedSettings:
-    """Read, override from the environment, validate. Raises ConfigError listing every problem."""
+def load_settings(
+    path: Path | None = None,
+    *,
+    sections: SectionModels | None = None,
+    demo_credentials: Callable[[], Collection[str]] | None = None,
+) -> LoadedSettings:
+    """Read, override from the environment, validate the core and every registered section.
+
+    Raises ConfigError listing every problem of every section (file:line: field: message).
+    Outside sandbox mode, placeholders, `demo_credentials` (the sandboxes' vendor secrets) and
+    the demo API keys are refused.
+    """
     path = path or DEFAULT_CONFIG
     source = load_yaml(path)
     if not isinstance(source.data, dict):
         raise ConfigError(f"{path}:1:1: the top level must be a mapping of sections")
+    problems: list[str] = []
+    settings: Settings | None = None
     try:
         settings = Settings(**source.data)
     except ValidationError as e:
-        raise ConfigError(_describe(e, source)) from e
-    loaded = LoadedSettings(settings, source)
-    if settings.mode == "live":
-        refuse_placeholders(settings, source)
-        for key in settings.api.keys:
-            if key.sha256 == DEMO_API_KEY_SHA256:
-                where = source.where(("api", "keys"))
-                raise ConfigError(
-                    f"{where}: api.keys: the sandbox demo key is refused in live mode"
+        problems.append(_describe(e, source))
+    typed: dict[str, BaseModel] = {}
+    for name, owner in (sections or {}).items():
+        data = getattr(settings, name) if settings is not None else source.data.get(name)
+        if not data and owner.optional:
+            continue
+        try:
+            typed[name] = owner.model.model_validate(data or {})
+        except ValidationError as e:
+            problems.append(_describe(e, source, prefix=(name,)))
+    if problems or settings is None:
+        raise ConfigError("\n".join(problems))
+    if settings.mode != "sandbox":
+        refused = frozenset(demo_credentials() if demo_credentials is not None else ())
+        problems += placeholder_problems(settings, source, mode=settings.mode, refused=refused)
+        for name, model in typed.items():
+            problems += placeholder_problems(
+                model, source, (name,), mode=settings.mode, refused=refused
+            )
+        demo_keys = {DEMO_API_KEY_SHA256, DEMO_VIEWER_KEY_SHA256}
+        for i, key in enumerate(settings.api.keys):
+            if key.sha256 in demo_keys:
+                where = source.where(("api", "keys", i, "sha256"))
+                problems.append(
+                    f"{where}: api.keys[{i}].sha256: the sandbox demo key is refused in "
+                    f"{settings.mode} mode"
                 )
-    return loaded
+        if problems:
+            raise ConfigError("\n".join(problems))
+    return LoadedSettings(settings, source, typed)
 
 
 DEMO_API_KEY = "demo-operator-key-sandbox-only"
 DEMO_API_KEY_SHA256 = hashlib.sha256(DEMO_API_KEY.encode()).hexdigest()
+DEMO_VIEWER_KEY = "demo-viewer-key-sandbox-only"
+DEMO_VIEWER_KEY_SHA256 = hashlib.sha256(DEMO_VIEWER_KEY.encode()).hexdigest()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 from pydantic import (
@@ -84,7 +84,8 @@ class ResilienceSettings(BaseModel):
 
     retry_attempts: int = Field(5, ge=1, le=20)
     backoff_initial_seconds: PositiveFloat = 1.0
-    backoff_max_seconds: PositiveFloat = 30.0
+    # The house rule caps backoff at 30 s; a shorter cap is allowed, a longer one is not.
+    backoff_max_seconds: float = Field(30.0, gt=0, le=30)
     backoff_jitter_seconds: float = Field(1.0, ge=0)
 
     breaker_failure_threshold: int = Field(5, ge=1)
@@ -96,6 +97,29 @@ class ResilienceSettings(BaseModel):
 
     # Shared limiter budgets and breaker state across replicas; may carry a password.
     redis_url: SecretStr | None = None
+
+    def effective_rate_limits(
+        self, *vendor_defaults: Mapping[str, tuple[RateSpec, ...]]
+    ) -> dict[str, tuple[RateSpec, ...]]:
+        """The budgets actually used. Precedence, lowest first:
+
+        1. this layer's `DEFAULT_RATE_LIMITS` (by kind);
+        2. each adapter's declared vendor defaults (`KisSettings.rate_limits()`, ...), usually
+           exact keys such as `kis_account:<app key fingerprint>`;
+        3. `resilience.rate_limits` as configured: a configured kind replaces the vendor's exact
+           keys of that kind, a configured exact key replaces that key only.
+        """
+        limits: dict[str, tuple[RateSpec, ...]] = dict(DEFAULT_RATE_LIMITS)
+        for declared in vendor_defaults:
+            limits.update(declared)
+        configured = self.rate_limits if "rate_limits" in self.model_fields_set else {}
+        kinds = {k: v for k, v in configured.items() if ":" not in k}
+        for kind, specs in kinds.items():
+            for key in [k for k in limits if k.startswith(f"{kind}:")]:
+                del limits[key]
+            limits[kind] = specs
+        limits.update({k: v for k, v in configured.items() if ":" in k})
+        return limits
 
     @model_validator(mode="after")
     def _check(self) -> ResilienceSettings:

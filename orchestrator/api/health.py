@@ -7,7 +7,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
-ReadinessCheck = Callable[[], Awaitable[bool]]
+# True: ready; False: not ready; a string: not ready, and why (shown in `reasons`).
+ReadinessCheck = Callable[[], Awaitable[bool | str]]
 
 
 class HealthOut(BaseModel):
@@ -17,6 +18,7 @@ class HealthOut(BaseModel):
 class ReadyOut(BaseModel):
     status: str
     checks: dict[str, bool]
+    reasons: dict[str, str] = {}
 
 
 def health_router(checks: Mapping[str, ReadinessCheck]) -> APIRouter:
@@ -29,16 +31,21 @@ def health_router(checks: Mapping[str, ReadinessCheck]) -> APIRouter:
 
     @router.get("/readyz", response_model=ReadyOut, responses={503: {"model": ReadyOut}})
     async def readyz(response: Response) -> ReadyOut:
-        """Database reachable, migrations current, scheduler running (503 otherwise)."""
+        """Database reachable, migrations current, scheduler running, order recovery done
+        (503 otherwise, with the reason of each failing check in `reasons`)."""
         results: dict[str, bool] = {}
+        reasons: dict[str, str] = {}
         for name, check in checks.items():
             try:
-                results[name] = await check()
-            except Exception:  # a failing check means "not ready", never a 500
-                results[name] = False
+                outcome = await check()
+            except Exception as e:  # a failing check means "not ready", never a 500
+                outcome = type(e).__name__
+            results[name] = outcome is True
+            if isinstance(outcome, str):
+                reasons[name] = outcome
         ready = all(results.values())
         if not ready:
             response.status_code = 503
-        return ReadyOut(status="ready" if ready else "not_ready", checks=results)
+        return ReadyOut(status="ready" if ready else "not_ready", checks=results, reasons=reasons)
 
     return router

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
@@ -37,6 +37,7 @@ class StatusProbes:
 
     breaker_states: Callable[[], Mapping[str, str]] = dict
     clock_skew: Callable[[], Mapping[str, float]] = dict
+    order_recovery: Callable[[], Mapping[str, object] | None] = lambda: None
 
 
 @dataclass
@@ -58,6 +59,17 @@ class KillSwitchIn(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
 
 
+class OrderRecoveryOut(BaseModel):
+    """Start-up order recovery: orders are accepted only once `state` is ready."""
+
+    state: Literal["pending", "running", "ready", "failed"]
+    slow: bool
+    reason: str | None
+    error: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
 class StatusOut(BaseModel):
     mode: str
     last_reconciliation: dict[str, Any] | None
@@ -67,6 +79,11 @@ class StatusOut(BaseModel):
     clock_skew_seconds: dict[str, float]
     scheduler_running: bool | None
     kill_switch: dict[str, Any] | None
+    order_recovery: OrderRecoveryOut | None = None
+
+
+def _recovery_out(found: Mapping[str, object] | None) -> OrderRecoveryOut | None:
+    return None if found is None else OrderRecoveryOut.model_validate(dict(found))
 
 
 def _unavailable(what: str) -> HTTPException:
@@ -93,6 +110,7 @@ def operator_router(deps: ApiDeps) -> APIRouter:
             clock_skew_seconds=dict(deps.probes.clock_skew()),
             scheduler_running=None if deps.jobs is None else deps.jobs.running,
             kill_switch=None if deps.killswitch is None else dict(await deps.killswitch.state()),
+            order_recovery=_recovery_out(deps.probes.order_recovery()),
         )
 
     @router.get("/reconciliations", dependencies=[viewer], tags=["reconciliation"])

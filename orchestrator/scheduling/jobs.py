@@ -62,6 +62,8 @@ class JobSpec(_Section):
     misfire_grace_seconds: PositiveInt | None = 120
     coalesce: bool = True
     max_instances: PositiveInt = 1
+    # What the job is for, in one line (the README's default-jobs table is made of these).
+    summary: str = Field(default="", max_length=200)
 
     @field_validator("cron")
     @classmethod
@@ -95,6 +97,9 @@ class JobSpec(_Section):
         return text
 
 
+# The one declaration of the default schedule: `scheduler.jobs` absent means exactly these, and
+# the README's table of default jobs is rendered from them (tests/scheduling/test_default_jobs.py
+# fails when the two differ). Each action is wired in the composition root.
 DEFAULT_JOBS: tuple[JobSpec, ...] = (
     JobSpec(
         id="reconcile-intraday",
@@ -102,6 +107,7 @@ DEFAULT_JOBS: tuple[JobSpec, ...] = (
         cron=CronFields(minute="*/5"),
         during_session_only=True,
         misfire_grace_seconds=120,
+        summary="reconcile every account while the KRX regular session is open",
     ),
     JobSpec(
         id="reconcile-eod",
@@ -109,14 +115,30 @@ DEFAULT_JOBS: tuple[JobSpec, ...] = (
         cron=CronFields(hour=16, minute=0),
         trading_days_only=True,
         misfire_grace_seconds=1800,
+        summary="end-of-day reconciliation after the close",
     ),
     JobSpec(
         id="token-upkeep",
         action="token_upkeep",
         interval_seconds=3600,
         misfire_grace_seconds=600,
+        summary="renew vendor tokens before they expire",
+    ),
+    JobSpec(
+        id="orders-upkeep",
+        action="orders_upkeep",
+        interval_seconds=60,
+        misfire_grace_seconds=60,
+        summary="settle unknown order outcomes, record fills, expire overdue approvals",
     ),
 )
+
+
+def default_jobs_table(jobs: tuple[JobSpec, ...] = DEFAULT_JOBS) -> str:
+    """The Markdown table of the default schedule, as the README shows it."""
+    rows = ["| job | when | what |", "| --- | --- | --- |"]
+    rows += [f"| `{j.id}` | {j.describe_trigger()} | {j.summary} |" for j in jobs]
+    return "\n".join(rows)
 
 
 class SchedulerSettings(_Section):

@@ -38,6 +38,11 @@ class OrderPolicy:
     settle_after: timedelta = timedelta(seconds=60)
     stale_pending: timedelta = timedelta(minutes=10)
     recovery_timeout: float = 600.0
+    # The recovery gate: an order arriving during start-up recovery waits this long for it, then
+    # gets a retryable OrdersNotReady; recovery running longer than `recovery_slow_after` shows
+    # as slow in /readyz and /api/v1/status.
+    ready_wait_seconds: float = 10.0
+    recovery_slow_after: float = 30.0
     fill_lookback: timedelta = timedelta(days=7)
 
     def backoff(self, attempt: int, retry_after: float | None = None) -> float:

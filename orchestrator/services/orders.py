@@ -24,15 +24,18 @@ costs one list read and, at worst, the settle window; the caller then places a n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Literal
 
 import structlog
 
+from orchestrator.domain.alerts import Alert, Severity
 from orchestrator.domain.errors import (
     AccountUnknown,
     AuthError,
@@ -40,6 +43,7 @@ from orchestrator.domain.errors import (
     RateLimited,
     RequestRefused,
     SourceError,
+    SourceUnavailable,
 )
 from orchestrator.domain.model import (
     AccountRef,
@@ -63,7 +67,7 @@ from orchestrator.ports.orders import (
     OrderQuery,
     OrderRecord,
 )
-from orchestrator.ports.upstream import Clock, OrderExecutor
+from orchestrator.ports.upstream import Clock, Notifier, OrderExecutor
 from orchestrator.services.order_sending import OrderPolicy, Sleep, send_with_rate_limit_retry
 
 log = structlog.get_logger(__name__)
@@ -84,8 +88,41 @@ _RANK = {
 }
 
 
-class OrdersNotReady(OrchestratorError):
-    """Start-up recovery has not settled every unresolved intent yet; no new order is accepted."""
+class OrdersNotReady(SourceUnavailable):
+    """Start-up recovery has not settled every unresolved intent yet (still running after the
+    bounded wait, or failed); nothing was recorded or sent. Retry later: `retry_after` seconds."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__("orders", message, code="orders_not_ready", retry_after=retry_after)
+
+
+RecoveryState = Literal["pending", "running", "ready", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryStatus:
+    """Where start-up recovery stands, for /readyz, /api/v1/status and the CLI. `slow`: running
+    longer than `OrderPolicy.recovery_slow_after`; `reason`: why orders are not accepted."""
+
+    state: RecoveryState
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: str | None = None
+    slow: bool = False
+
+    @property
+    def ready(self) -> bool:
+        return self.state == "ready"
+
+    @property
+    def reason(self) -> str | None:
+        if self.state == "ready":
+            return None
+        if self.state == "failed":
+            return f"order recovery failed: {self.error}"
+        if self.state == "pending":
+            return "order recovery has not started"
+        return "order recovery is slow (still running)" if self.slow else "order recovery running"
 
 
 class IdempotencyConflict(OrchestratorError):
@@ -197,6 +234,7 @@ class OrderService:
         guard: OrderGuard | None = None,
         new_id: Callable[[], str] = _new_id,
         actor: str = "orchestrator",
+        notifier: Notifier | None = None,
     ) -> None:
         self._journal = journal
         self._executor = executor
@@ -206,12 +244,38 @@ class OrderService:
         self._guard = guard
         self._new_id = new_id
         self._actor = actor
+        self._notifier = notifier
         self._ready = False
+        self._ready_event = asyncio.Event()
+        self._recovery = RecoveryStatus("pending")
+        self._alerted = False
 
     @property
     def ready(self) -> bool:
         """True once recover() has settled everything left from earlier runs."""
         return self._ready
+
+    def recovery_status(self) -> RecoveryStatus:
+        status = self._recovery
+        if status.state == "running" and status.started_at is not None:
+            age = (self._clock.now() - status.started_at).total_seconds()
+            return replace(status, slow=age > self._policy.recovery_slow_after)
+        return status
+
+    async def _wait_until_ready(self) -> None:
+        """The recovery gate: wait (bounded) for recovery, then refuse with a retryable error."""
+        if self._ready:
+            return
+        if self._recovery.state != "failed":
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._ready_event.wait(), self._policy.ready_wait_seconds)
+            if self._ready:
+                return
+        status = self.recovery_status()
+        raise OrdersNotReady(
+            f"{status.reason}; no new order accepted yet, retry later",
+            retry_after=self._policy.ready_wait_seconds or 5.0,
+        )
 
     # -- placing ---------------------------------------------------------------------------------
 
@@ -220,12 +284,12 @@ class OrderService:
 
         A repeated idempotency key returns the existing record (whatever its state) and sends
         nothing. The result may still be UNKNOWN when the broker's list cannot tell yet; settle it
-        later with resolve_pending(). Raises OrdersNotReady before recover() has finished,
+        later with resolve_pending(). Waits up to `ready_wait_seconds` for start-up recovery, then
+        raises OrdersNotReady (retryable; nothing recorded),
         IdempotencyConflict when the key was used for a different order, GuardrailViolation from
         the guard, and ValueError for an invalid order.
         """
-        if not self._ready:
-            raise OrdersNotReady("order journal recovery has not finished; no new order accepted")
+        await self._wait_until_ready()
         existing = await self._journal.by_key(request.idempotency_key)
         if existing is not None:
             return await self._settled_replay(self._replay(existing, request))
@@ -400,6 +464,53 @@ class OrderService:
         enough. Safe to call again.
         """
         self._ready = False
+        self._ready_event.clear()
+        self._recovery = RecoveryStatus("running", started_at=self._clock.now())
+        try:
+            report = await self._recover()
+        except Exception as e:
+            await self._recovery_failed(e)
+            raise
+        self._recovery = replace(self._recovery, state="ready", finished_at=self._clock.now())
+        self._ready = True
+        self._ready_event.set()
+        if self._alerted:
+            self._alerted = False
+            await self._notify(
+                Alert(
+                    key="orders.recovery_failed",
+                    text="Order recovery finished: orders are accepted again",
+                    severity=Severity.INFO,
+                )
+            )
+        return report
+
+    async def _recovery_failed(self, error: Exception) -> None:
+        reason = str(error) if isinstance(error, OrchestratorError) else f"{type(error).__name__}"
+        self._recovery = replace(
+            self._recovery, state="failed", finished_at=self._clock.now(), error=reason
+        )
+        log.error("orders.recovery_failed", error=reason, broker=self._executor.name)
+        if not self._alerted:  # once per failure streak, not at every retry
+            self._alerted = True
+            await self._notify(
+                Alert(
+                    key="orders.recovery_failed",
+                    text=f"Order recovery failed, no new order is accepted: {reason}",
+                    severity=Severity.CRITICAL,
+                    detail={"broker": self._executor.name},
+                )
+            )
+
+    async def _notify(self, alert: Alert) -> None:
+        if self._notifier is None:
+            return
+        try:
+            await self._notifier.notify(alert)
+        except Exception:  # a Notifier must not raise; if one does, recovery state still holds
+            log.exception("orders.alert_failed", key=alert.key)
+
+    async def _recover(self) -> RecoveryReport:
         waited = 0.0
         failures = 0
         log.info("orders.recovery_started", broker=self._executor.name)
@@ -412,7 +523,6 @@ class OrderService:
                 # in upkeep (or when its key is placed again), not in front of the next order.
                 settled = tuple(r for r in results if not r.needs_settling)
                 unknown = tuple(r for r in results if r.needs_settling)
-                self._ready = True
                 log.info(
                     "orders.recovery_finished",
                     settled=len(settled),

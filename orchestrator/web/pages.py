@@ -40,7 +40,8 @@ async def _readiness(deps: ConsoleDeps) -> dict[str, bool]:
     results: dict[str, bool] = {}
     for name, check in deps.readiness.items():
         try:
-            results[name] = await check()
+            # A check answers True, False, or why it is not ready (a string: not ready).
+            results[name] = (await check()) is True
         except Exception:  # a failing check is "not ready", never an error page
             results[name] = False
     return results

@@ -13,6 +13,7 @@ import structlog
 from orchestrator.domain.alerts import Alert
 from orchestrator.domain.errors import (
     GuardrailViolation,
+    OrchestratorError,
     OrderOutcomeUnknown,
     OrderRejected,
     SourceError,
@@ -76,6 +77,30 @@ class ActionExecutor:
             return {}, str(e)
 
     async def perform(
+        self,
+        run: WorkflowRun,
+        plan: Plan,
+        action: Action,
+        limits: Limits,
+        results: Mapping[int, ActionResult],
+        quotes: Mapping[str, Quote],
+        quote_error: str | None,
+    ) -> ActionResult:
+        """How the action went. Every deliberate error (the order service still recovering, a
+        guardrail, a refused or unreachable upstream, ...) becomes a result, so the run finishes
+        instead of staying EXECUTING; an order's unexpected one is "unknown" (it may have been
+        sent). Only a bug or the process dying leaves the run EXECUTING, for
+        `resume_interrupted` to finish without resending (keys are idempotent)."""
+        try:
+            return await self._perform(run, plan, action, limits, results, quotes, quote_error)
+        except OrchestratorError as e:
+            log.warning("workflow.action_error", action=action.n, run_id=run.id, error=str(e))
+            detail = f"{type(e).__name__}: {e}"
+            if isinstance(action, OrderAction):
+                return self.result(action, "unknown", detail, notional=action.notional)
+            return self.result(action, "failed", detail)
+
+    async def _perform(
         self,
         run: WorkflowRun,
         plan: Plan,

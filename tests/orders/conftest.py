@@ -57,14 +57,17 @@ class Harness:
     sleep: FakeSleep
     journal: DbOrderJournal
 
-    def service(self, **policy: Any) -> OrderService:
-        """A fresh service on the same journal and broker, as after a restart."""
+    def service(self, notifier: Any = None, **policy: Any) -> OrderService:
+        """A fresh service on the same journal and broker, as after a restart. The recovery
+        gate's wait defaults to 0 here: it is a real wait, and no test may sleep for real."""
+        policy.setdefault("ready_wait_seconds", 0.0)
         return OrderService(
             self.journal,
             self.broker,
             self.clock,
             sleep=self.sleep,
             policy=OrderPolicy(**policy),
+            notifier=notifier,
         )
 
     async def ready_service(self, **policy: Any) -> OrderService:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from pydantic import ValidationError
 from structlog.testing import capture_logs
 
@@ -34,27 +34,7 @@ from orchestrator.scheduling import (
     build_trigger,
     nominal,
 )
-from orchestrator.settings import LoadedSettings, Settings, load_settings
-
-SNIPPET = """
-scheduler:
-  timezone: Asia/Seoul
-  jobs:
-    - id: reconcile-intraday          # every 5 min while the KRX regular session is open
-      action: reconcile
-      cron: {minute: "*/5"}
-      during_session_only: true
-      misfire_grace_seconds: 120
-    - id: reconcile-eod               # after the close, on trading days
-      action: reconcile
-      cron: {hour: 16, minute: 0}
-      trading_days_only: true
-      misfire_grace_seconds: 1800
-    - id: token-upkeep                # renew tokens before they expire
-      action: token_upkeep
-      interval_seconds: 3600
-      misfire_grace_seconds: 600
-"""
+from orchestrator.settings import load_settings
 
 
 def kst(y: int, m: int, d: int, hh: int = 0, mm: int = 0, ss: int = 0) -> datetime:
@@ -107,10 +87,10 @@ INTRADAY = JobSpec(
 # -- configuration ---------------------------------------------------------------------------
 
 
-def test_shipped_snippet_equals_the_defaults() -> None:
-    data = yaml.safe_load(SNIPPET)
-    loaded = Settings(**data)
-    parsed = LoadedSettings(loaded, None).section("scheduler", SchedulerSettings)
+def test_shipped_config_scheduler_section_is_the_default() -> None:
+    """Read from the shipped file itself (no copy here that could go stale)."""
+    loaded = load_settings(Path("config/orchestrator.yaml"))
+    parsed = loaded.section("scheduler", SchedulerSettings)
     assert parsed.jobs == DEFAULT_JOBS
     assert parsed == SchedulerSettings()
 
@@ -145,8 +125,11 @@ def test_bad_section_values_are_refused() -> None:
 
 def test_section_errors_name_the_line(tmp_path: Any) -> None:
     path = tmp_path / "o.yaml"
-    path.write_text(SNIPPET.replace("interval_seconds: 3600", "interval_secs: 3600"))
-    with pytest.raises(ConfigError, match=r"o.yaml:\d+:\d+: scheduler.jobs\[2\].interval_secs"):
+    path.write_text(
+        "scheduler:\n  jobs:\n    - id: a\n      action: x\n      interval_seconds: 60\n"
+        "    - id: b\n      action: x\n      interval_secs: 60\n"
+    )
+    with pytest.raises(ConfigError, match=r"o.yaml:8:7: scheduler.jobs\[1\].interval_secs"):
         load_settings(path).section("scheduler", SchedulerSettings)
 
 
@@ -338,9 +321,10 @@ async def test_failure_is_recorded_with_its_error(db: Database, clock: FakeClock
 
 async def test_jobs_lists_next_fire_times(db: Database) -> None:
     clock = FakeClock(kst(2026, 6, 2, 15, 26))
-    actions = {"reconcile": Recorder(), "token_upkeep": Recorder()}
+    actions = {"reconcile": Recorder(), "token_upkeep": Recorder(), "orders_upkeep": Recorder()}
     sched = make(db, SchedulerSettings(), actions, clock=clock)
     infos = {i.id: i for i in await sched.jobs()}
+    assert infos["orders-upkeep"].next_fire_time == kst(2026, 6, 2, 15, 26)  # on its grid
     assert infos["reconcile-intraday"].next_fire_time == kst(2026, 6, 4, 9)
     assert infos["reconcile-eod"].next_fire_time == kst(2026, 6, 2, 16)
     assert infos["token-upkeep"].next_fire_time == kst(2026, 6, 2, 16)

@@ -81,6 +81,7 @@ def test_compose_environment_makes_a_valid_paper_config(monkeypatch: pytest.Monk
     env = COMPOSE["services"]["orchestrator"]["environment"]
     values = {
         "POSTGRES_PASSWORD": "pw",
+        "ORCH_API_KEYS": '[{"name": "ops", "role": "operator", "sha256": "' + "ab" * 32 + '"}]',
         "ORCH_TOKEN_KEY": "Zk9yX3Rlc3RzX29ubHlfMzJfYnl0ZXNfbG9uZ19rZXk=",
         "KIS_APP_KEY": "PSrealAppKey",
         "KIS_APP_SECRET": "secret",

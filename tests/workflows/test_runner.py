@@ -241,3 +241,29 @@ async def test_unknown_schedule_is_refused(env: Env) -> None:
     """fire() with a schedule id that is not loaded raises KeyError."""
     with pytest.raises(KeyError):
         await env.runner().fire("nope", OPEN)
+
+
+async def test_an_order_refused_while_orders_recover_fails_the_step_not_the_run_state(
+    env: Env, tmp_path: Path
+) -> None:
+    """The order service's retryable OrdersNotReady (start-up recovery still running) ends the
+    step failed and the run FAILED: it never stays EXECUTING."""
+    from orchestrator.services.orders import OrdersNotReady
+
+    env.orders.errors["005930"] = OrdersNotReady("order recovery running; retry later")
+    run = await env.runner(dca(tmp_path)).run("dca", scheduled_for=OPEN)
+
+    assert run.status is RunStatus.FAILED
+    assert any("not sent" in r.detail for r in load_outcome(run.outcome).results)
+
+
+async def test_a_deliberate_error_nobody_foresaw_still_finishes_the_run(
+    env: Env, tmp_path: Path
+) -> None:
+    from orchestrator.domain.errors import ConfigError
+
+    env.orders.errors["005930"] = ConfigError("surprise")
+    run = await env.runner(dca(tmp_path)).run("dca", scheduled_for=OPEN)
+
+    assert run.status is not RunStatus.EXECUTING
+    assert run.finished_at is not None

@@ -155,3 +155,14 @@ def load_seed(path: Path | None = None, data: Mapping[str, object] | None = None
         return Seed.model_validate(dict(data))
     text = (path or DEFAULT_SEED_PATH).read_text(encoding="utf-8")
     return Seed.model_validate(yaml.safe_load(text))
+
+
+def demo_credentials(seed: Seed | None = None) -> frozenset[str]:
+    """The app keys, app secrets and accounts of the (default) seed: refused outside sandbox
+    mode, since anyone can read them in this repository."""
+    seed = seed or load_seed()
+    values: set[str] = set()
+    for env in seed.envs.values():
+        for app in env.apps:
+            values.update((app.appkey, app.appsecret, *app.accounts))
+    return frozenset(values)

@@ -157,3 +157,14 @@ def load_seed(*, path: Path | None = None, data: Mapping[str, Any] | None = None
             raise ValueError(f"{path}: a seed must be a YAML mapping")
         data = loaded
     return Seed.model_validate(data)
+
+
+def demo_credentials(seed: Seed | None = None) -> frozenset[str]:
+    """The client ids and secrets of the (default) seed: refused outside sandbox mode, since
+    anyone can read them in this repository."""
+    seed = seed or load_seed(path=Path(__file__).with_name("default_seed.yaml"))
+    values: set[str] = set()
+    for client in seed.clients:
+        values.update((client.client_id, client.client_secret, client.wd_pass_phrase))
+    values.discard("NONE")
+    return frozenset(values)
