@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from fastapi import APIRouter, FastAPI
 
 from orchestrator.api.docs import install_docs
+from orchestrator.api.errors import install_error_mapping
 from orchestrator.api.health import ReadinessCheck, health_router
 
 
@@ -22,4 +23,5 @@ def create_api(
     for router in routers:
         app.include_router(router)
     install_docs(app)
+    install_error_mapping(app)
     return app

@@ -18,6 +18,22 @@ from orchestrator.api.auth import (
     Principal,
     authenticator,
 )
+from orchestrator.api.errors import error_responses
+from orchestrator.api.schemas import (
+    AuditOut,
+    BreakOut,
+    JobActionOut,
+    JobOut,
+    JobRunOut,
+    KillSwitchOut,
+    OrderOut,
+    PortfolioOut,
+    RunDetailOut,
+    RunOut,
+    WorkflowOut,
+    WorkflowRunOut,
+)
+from orchestrator.domain.errors import NotFound
 from orchestrator.ports.control import JobControl, KillSwitchControl, WorkflowControl
 from orchestrator.ports.queries import OperatorQueries
 
@@ -28,7 +44,7 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 OptIdent = Annotated[str | None, Query(min_length=1, max_length=64)]
 PathIdent = Annotated[str, Path(min_length=1, max_length=64)]
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such item"}}
+NOT_FOUND = error_responses(404)
 
 
 @dataclass
@@ -113,13 +129,19 @@ def operator_router(deps: ApiDeps) -> APIRouter:
             order_recovery=_recovery_out(deps.probes.order_recovery()),
         )
 
-    @router.get("/reconciliations", dependencies=[viewer], tags=["reconciliation"])
+    @router.get(
+        "/reconciliations",
+        response_model=list[RunOut],
+        dependencies=[viewer],
+        tags=["reconciliation"],
+    )
     async def reconciliations(limit: Limit = 50, offset: Offset = 0) -> list[dict[str, Any]]:
         """Reconciliation runs, newest first."""
         return [dict(r) for r in await q.reconciliations(limit, offset)]
 
     @router.get(
         "/reconciliations/{run_id}",
+        response_model=RunDetailOut,
         dependencies=[viewer],
         responses=NOT_FOUND,
         tags=["reconciliation"],
@@ -128,10 +150,12 @@ def operator_router(deps: ApiDeps) -> APIRouter:
         """One run with its breaks."""
         run = await q.reconciliation(run_id)
         if run is None:
-            raise HTTPException(404, f"no reconciliation run {run_id}")
+            raise NotFound(f"no reconciliation run {run_id}")
         return dict(run)
 
-    @router.get("/breaks", dependencies=[viewer], tags=["reconciliation"])
+    @router.get(
+        "/breaks", response_model=list[BreakOut], dependencies=[viewer], tags=["reconciliation"]
+    )
     async def breaks(
         status: Annotated[
             str | None, Query(pattern="^(open|acknowledged|resolved|active)$")
@@ -142,16 +166,22 @@ def operator_router(deps: ApiDeps) -> APIRouter:
         """Reconciliation breaks (open by default; `active` = open or acknowledged)."""
         return [dict(b) for b in await q.breaks(status, limit, offset)]
 
-    @router.get("/portfolio", dependencies=[viewer], responses=NOT_FOUND, tags=["portfolio"])
+    @router.get(
+        "/portfolio",
+        response_model=PortfolioOut,
+        dependencies=[viewer],
+        responses=NOT_FOUND,
+        tags=["portfolio"],
+    )
     async def portfolio(user_id: OptIdent = None) -> dict[str, Any]:
         """Consolidated portfolio as of the newest reconciliation (default: the first user)."""
         user = user_id or deps.default_user
         result = await q.latest_portfolio(user)
         if result is None:
-            raise HTTPException(404, f"no finished reconciliation has a portfolio for {user}")
+            raise NotFound(f"no finished reconciliation has a portfolio for {user}")
         return dict(result)
 
-    @router.get("/orders", dependencies=[viewer], tags=["orders"])
+    @router.get("/orders", response_model=list[OrderOut], dependencies=[viewer], tags=["orders"])
     async def orders(
         state: Annotated[str | None, Query(pattern="^[a-z_]{1,20}$")] = None,
         limit: Limit = 100,
@@ -160,19 +190,19 @@ def operator_router(deps: ApiDeps) -> APIRouter:
         """Order intents and what became of them, newest first."""
         return [dict(o) for o in await q.orders(state, limit, offset)]
 
-    @router.get("/audit", dependencies=[viewer], tags=["audit"])
+    @router.get("/audit", response_model=list[AuditOut], dependencies=[viewer], tags=["audit"])
     async def audit(limit: Limit = 100, offset: Offset = 0) -> list[dict[str, Any]]:
         """The audit log, newest first."""
         return [dict(a) for a in await q.audit(limit, offset)]
 
-    @router.get("/jobs", dependencies=[viewer], tags=["jobs"])
+    @router.get("/jobs", response_model=list[JobOut], dependencies=[viewer], tags=["jobs"])
     async def jobs() -> list[dict[str, Any]]:
         """Scheduled jobs with their next fire time."""
         if deps.jobs is None:
             raise _unavailable("the scheduler")
         return [dict(j) for j in await deps.jobs.jobs()]
 
-    @router.get("/jobs/runs", dependencies=[viewer], tags=["jobs"])
+    @router.get("/jobs/runs", response_model=list[JobRunOut], dependencies=[viewer], tags=["jobs"])
     async def job_runs(job_id: OptIdent = None, limit: Limit = 100) -> list[dict[str, Any]]:
         """Run history of scheduled fires (one row per fire, whichever replica ran it)."""
         if deps.jobs is None:
@@ -180,7 +210,10 @@ def operator_router(deps: ApiDeps) -> APIRouter:
         return [dict(r) for r in await deps.jobs.runs(job_id, limit)]
 
     @router.post(
-        "/jobs/{job_id}/{action}", responses={**MUTATION_RESPONSES, **NOT_FOUND}, tags=["jobs"]
+        "/jobs/{job_id}/{action}",
+        response_model=JobActionOut,
+        responses={**MUTATION_RESPONSES, **NOT_FOUND},
+        tags=["jobs"],
     )
     async def job_action(
         job_id: PathIdent,
@@ -192,7 +225,7 @@ def operator_router(deps: ApiDeps) -> APIRouter:
             raise _unavailable("the scheduler")
         known = {j["id"] for j in await deps.jobs.jobs()}
         if job_id not in known:
-            raise HTTPException(404, f"no job {job_id}")
+            raise NotFound(f"no job {job_id}")
         if action == "trigger":
             return dict(await deps.jobs.trigger(job_id, who.name))
         if action == "pause":
@@ -201,28 +234,42 @@ def operator_router(deps: ApiDeps) -> APIRouter:
             await deps.jobs.resume(job_id, who.name)
         return {"job_id": job_id, "action": action}
 
-    @router.get("/killswitch", dependencies=[viewer], tags=["guardrails"])
+    @router.get(
+        "/killswitch", response_model=KillSwitchOut, dependencies=[viewer], tags=["guardrails"]
+    )
     async def killswitch_state() -> dict[str, Any]:
         """Whether every order and transfer is currently stopped."""
         if deps.killswitch is None:
             raise _unavailable("the kill switch")
         return dict(await deps.killswitch.state())
 
-    @router.post("/killswitch", responses=MUTATION_RESPONSES, tags=["guardrails"])
+    @router.post(
+        "/killswitch",
+        response_model=KillSwitchOut,
+        responses=MUTATION_RESPONSES,
+        tags=["guardrails"],
+    )
     async def killswitch(body: KillSwitchIn, who: Principal = operator) -> dict[str, Any]:
         """Turn the kill switch on (stop every order and transfer) or off. Audited."""
         if deps.killswitch is None:
             raise _unavailable("the kill switch")
         return dict(await deps.killswitch.set(body.on, body.reason, who.name))
 
-    @router.get("/workflows", dependencies=[viewer], tags=["workflows"])
+    @router.get(
+        "/workflows", response_model=list[WorkflowOut], dependencies=[viewer], tags=["workflows"]
+    )
     async def workflows() -> list[dict[str, Any]]:
         """Loaded workflows and their schedules."""
         if deps.workflows is None:
             raise _unavailable("workflows")
         return [dict(w) for w in deps.workflows.workflows()]
 
-    @router.get("/workflows/runs", dependencies=[viewer], tags=["workflows"])
+    @router.get(
+        "/workflows/runs",
+        response_model=list[WorkflowRunOut],
+        dependencies=[viewer],
+        tags=["workflows"],
+    )
     async def workflow_runs(workflow: OptIdent = None, limit: Limit = 50) -> list[dict[str, Any]]:
         """Workflow runs with plan, decisions, orders and outcome."""
         if deps.workflows is None:
@@ -231,10 +278,11 @@ def operator_router(deps: ApiDeps) -> APIRouter:
 
     @router.post(
         "/workflows/runs/{run_id}/{decision}",
+        response_model=WorkflowRunOut,
         responses={
             **MUTATION_RESPONSES,
             **NOT_FOUND,
-            409: {"description": "Not awaiting approval"},
+            **error_responses(409),
         },
         tags=["workflows"],
     )
@@ -246,14 +294,10 @@ def operator_router(deps: ApiDeps) -> APIRouter:
         """Approve (execute the plan) or reject a run awaiting approval."""
         if deps.workflows is None:
             raise _unavailable("workflows")
-        try:
-            if decision == "approve":
-                return dict(await deps.workflows.approve(run_id, who.name))
-            return dict(await deps.workflows.reject(run_id, who.name))
-        except KeyError as e:
-            raise HTTPException(404, f"no workflow run {run_id}") from e
-        except ValueError as e:
-            raise HTTPException(409, str(e)) from e
+        # RunNotFound -> 404, RunNotAwaitingApproval -> 409: orchestrator/api/errors.py
+        if decision == "approve":
+            return dict(await deps.workflows.approve(run_id, who.name))
+        return dict(await deps.workflows.reject(run_id, who.name))
 
     return router
 

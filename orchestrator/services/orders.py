@@ -39,11 +39,13 @@ from orchestrator.domain.alerts import Alert, Severity
 from orchestrator.domain.errors import (
     AccountUnknown,
     AuthError,
+    NotFound,
     OrchestratorError,
     RateLimited,
     RequestRefused,
     SourceError,
     SourceUnavailable,
+    StateConflict,
 )
 from orchestrator.domain.model import (
     AccountRef,
@@ -125,15 +127,15 @@ class RecoveryStatus:
         return "order recovery is slow (still running)" if self.slow else "order recovery running"
 
 
-class IdempotencyConflict(OrchestratorError):
+class IdempotencyConflict(StateConflict):
     """The idempotency key is already recorded for a different order."""
 
 
-class UnknownIntent(OrchestratorError):
+class UnknownIntent(NotFound):
     """No intent has this id."""
 
 
-class OrderNotCancellable(OrchestratorError):
+class OrderNotCancellable(StateConflict):
     """The order is not live at the broker (unresolved, rejected, filled, ...)."""
 
 

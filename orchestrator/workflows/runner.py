@@ -26,8 +26,9 @@ from structlog.contextvars import bound_contextvars
 
 from orchestrator.domain.alerts import Alert, Severity
 from orchestrator.domain.errors import (
-    OrchestratorError,
+    NotFound,
     SourceError,
+    StateConflict,
 )
 from orchestrator.domain.timeutil import to_kst, to_utc
 from orchestrator.ports.upstream import Clock
@@ -78,11 +79,11 @@ __all__ = [
 ]
 
 
-class RunNotFound(OrchestratorError, KeyError):
+class RunNotFound(NotFound, KeyError):
     """No workflow run has that id."""
 
 
-class RunNotAwaitingApproval(OrchestratorError, ValueError):
+class RunNotAwaitingApproval(StateConflict, ValueError):
     """The run is not (or no longer) waiting for an operator's decision."""
 
 
