@@ -147,6 +147,21 @@ def test_every_page_renders_with_seeded_data(session: Any) -> None:
         screenshot(page, f"page{path.replace('/', '-') or '-'}{'overview' if path == '/' else ''}")
 
 
+UNLABELLED = """() => [...document.querySelectorAll(
+  'input:not([type=hidden]), select, textarea, button')].filter(
+  (el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+          && !(el.tagName === 'BUTTON' && el.textContent.trim())).map((el) => el.outerHTML)"""
+
+
+def test_every_control_has_a_label_on_every_page(session: Any, server: LiveServer) -> None:
+    page, _ = session
+    _login(page, OPERATOR_KEY)
+    run = server.seeded["plan"]  # type: ignore[attr-defined]
+    for path in [p for p, _t, _s in PAGES] + ["/breaks/1", f"/workflows/runs/{run}", "/login"]:
+        page.goto(path)
+        assert page.evaluate(UNLABELLED) == [], path
+
+
 def test_portfolio_shows_krw_separators_kst_titles_and_server_drawn_charts(session: Any) -> None:
     page, _ = session
     _login(page, OPERATOR_KEY)
