@@ -12,6 +12,7 @@ SCALE_STALLED (seconds), SCALE_LOG_LEVEL. Prints "ready" once it takes tasks; st
 from __future__ import annotations
 
 import asyncio
+import cProfile
 import logging
 import os
 import sys
@@ -36,8 +37,11 @@ async def main() -> None:
     logging.getLogger("procrastinate").setLevel(logging.WARNING)
     name = env["SCALE_NAME"]
     schema = env.get("SCALE_SCHEMA") or None
-    connect_args = {"server_settings": {"search_path": schema}} if schema else None
-    db = Database(env["SCALE_DB_URL"], connect_args=connect_args)
+    app_name = env.get("SCALE_APP_NAME", "orchestrator-worker")
+    server_settings = {"application_name": app_name}
+    if schema:
+        server_settings["search_path"] = schema
+    db = Database(env["SCALE_DB_URL"], connect_args={"server_settings": server_settings})
     world = build_world(
         db,
         kis_url=env["SCALE_KIS_URL"],
@@ -53,7 +57,7 @@ async def main() -> None:
         ScaleWork(world, place_orders=env.get("SCALE_ORDERS") == "1"), store, clock, worker=name
     )
     host = TaskHost(runner=runner, worker=name)
-    app = create_task_app(db.url, host, search_path=db.search_path)
+    app = create_task_app(db.url, host, search_path=db.search_path, application_name=app_name)
     fanout = FanOut(store, ProcrastinateEngine(app))
     investors = world.reconcile.investors()
 
@@ -87,4 +91,8 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    # SCALE_PROFILE=FILE: the whole process under cProfile (CPU of the client side).
+    if os.environ.get("SCALE_PROFILE"):
+        cProfile.run("asyncio.run(main())", os.environ["SCALE_PROFILE"])
+    else:
+        asyncio.run(main())

@@ -158,7 +158,7 @@ def build_world(
     for uid, k in kis.items():
         sources[f"kis:{uid}"] = k.accounts
         order_sources[f"kis:{uid}"] = k.executor
-        orders[uid] = OrderService(InvestorJournal(db, uid), k.executor, clock)
+        orders[uid] = OrderService(InvestorJournal(db, cipher, uid), k.executor, clock)
     service = ReconcileService(
         settings=_reconciliation(users, kis_settings),
         sources=sources,
@@ -183,8 +183,8 @@ class InvestorJournal(DbOrderJournal):
     """The order journal as one investor's OrderService sees it: each investor's orders go
     through their own app key, so each service settles only its investor's open outcomes."""
 
-    def __init__(self, db: Database, user_id: str) -> None:
-        super().__init__(db)
+    def __init__(self, db: Database, cipher: TokenCipher, user_id: str) -> None:
+        super().__init__(db, cipher)
         self._user_id = user_id
 
     async def unresolved(self, broker: str) -> Sequence[OrderRecord]:

@@ -77,11 +77,19 @@ class TaskHost:
     attempts: dict[str, int] = field(default_factory=dict)
 
 
-def create_task_app(url: str, host: TaskHost, *, search_path: str | None = None) -> App:
+def create_task_app(
+    url: str,
+    host: TaskHost,
+    *,
+    search_path: str | None = None,
+    application_name: str | None = None,
+) -> App:
     """The procrastinate App for the database at `url` (same database as the service)."""
     kwargs: dict[str, Any] = {}
     if search_path:
         kwargs["options"] = f"-c search_path={search_path}"
+    if application_name:
+        kwargs["application_name"] = application_name
     connector = PsycopgConnector(conninfo=conninfo(url), kwargs=kwargs, min_size=1, max_size=4)
     app = App(connector=connector)
     retry = BackoffRetry()

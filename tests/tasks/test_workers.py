@@ -188,7 +188,7 @@ async def _run(
                 await session.execute(text("SELECT status, report FROM reconciliation_runs"))
             ).all()
         assert all(status != "running" for status, _ in rows)
-        counted = Counter()
+        counted: Counter[str] = Counter()
         for status, body in rows:
             if status == "error":
                 continue
