@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from orchestrator.domain.errors import InvalidInput
 from orchestrator.domain.model import AccountRef, OrderState, OrderType, Side
 from orchestrator.domain.money import to_money
 from orchestrator.domain.timeutil import to_kst
@@ -51,9 +52,12 @@ async def place_command(
             order_type=OrderType.LIMIT if price is not None else OrderType.MARKET,
             limit_price=None if price is None else to_money(price, field="price"),
         )
+        service.check_input(request)
         request.intent("check", datetime.now(UTC))  # refuses a bad order before recovery runs
+    except InvalidInput as e:
+        return CommandResult(f"invalid order: --{e.field}: {e.detail}; nothing was written", 2)
     except (ValueError, TypeError) as e:
-        return CommandResult(f"invalid order: {e}", 2)
+        return CommandResult(f"invalid order: {e}; nothing was written", 2)
     if not service.ready:
         await service.recover()
     record = await service.place(request, actor=actor)
@@ -101,11 +105,22 @@ def describe(record: OrderRecord) -> str:
         line += f" (order {record.broker_order_id}, branch {record.branch or '-'})"
     if record.reject_code:
         line += f" code {record.reject_code}"
+        message = _vendor_message(record.last_error, record.reject_code)
+        if message:
+            line += f": {message}"
     if record.filled_quantity:
         line += f" filled {record.filled_quantity} avg {record.avg_fill_price}"
     if record.cancel_state is not None:
         line += f" cancel {record.cancel_state.value}"
     return line
+
+
+def _vendor_message(error: str | None, code: str) -> str:
+    """The vendor's own words (KIS msg1, KFTC rsp_message) from the recorded error."""
+    if not error:
+        return ""
+    text = error.split("] ", 1)[-1] if error.startswith("[") else error
+    return text.removeprefix(code).strip()
 
 
 def format_orders(records: Sequence[OrderRecord]) -> str:

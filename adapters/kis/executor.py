@@ -68,6 +68,9 @@ class KisOrderExecutor:
     may have moved cash or holdings (the account source drops its display cache).
     """
 
+    # ORD_QTY is a 10-character string field (spec §4.1): the most one request can carry.
+    max_order_quantity = 9_999_999_999
+
     def __init__(
         self, client: KisClient, *, clock: Clock, on_change: OnChange | None = None
     ) -> None:

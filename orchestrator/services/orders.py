@@ -57,6 +57,7 @@ from orchestrator.domain.model import (
     OrderType,
     Side,
 )
+from orchestrator.domain.order_input import DEFAULT_MAX_QUANTITY, check_order_input
 from orchestrator.domain.timeutil import to_kst
 from orchestrator.ports import workflows as wf
 from orchestrator.ports.orders import (
@@ -289,8 +290,9 @@ class OrderService:
         later with resolve_pending(). Waits up to `ready_wait_seconds` for start-up recovery, then
         raises OrdersNotReady (retryable; nothing recorded),
         IdempotencyConflict when the key was used for a different order, GuardrailViolation from
-        the guard, and ValueError for an invalid order.
+        the guard, and InvalidInput (naming the field) before anything is written.
         """
+        self.check_input(request)  # bad input is refused before anything is written or waited for
         await self._wait_until_ready()
         existing = await self._journal.by_key(request.idempotency_key)
         if existing is not None:
@@ -318,6 +320,15 @@ class OrderService:
         except SourceError as e:
             log.warning("orders.replay_unsettled", error=str(e), **_context(record))
             return record
+
+    def check_input(self, request: OrderRequest) -> None:
+        """InvalidInput naming the field when the request breaks a KRX or broker rule."""
+        check_order_input(
+            symbol=request.symbol,
+            quantity=request.quantity,
+            limit_price=request.limit_price,
+            max_quantity=getattr(self._executor, "max_order_quantity", DEFAULT_MAX_QUANTITY),
+        )
 
     def _replay(self, record: OrderRecord, request: OrderRequest) -> OrderRecord:
         intent = record.intent
