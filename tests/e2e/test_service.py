@@ -98,3 +98,23 @@ async def test_kill_switch_over_the_api_stops_orders(service: Any) -> None:
     assert on.json()["on"] is True
     audit = (await client.get("/api/v1/audit", headers=OPERATOR)).json()
     assert any(a["action"].startswith("killswitch") for a in audit)
+
+
+async def test_the_embedded_default_runs_investor_tasks_in_process(service: Any) -> None:
+    """On SQLite the start-up reconciliation fanned out per investor and ran here: no queue
+    server, no worker process; /jobs/runs shows its progress and each investor's outcome."""
+    container, client, _ = service
+    await _wait_for_reconciliation(container, client)
+    assert container.task_app is None
+    assert container.engine is not None
+    assert container.engine.name == "in-process"
+
+    runs = (await client.get("/api/v1/jobs/runs", headers=OPERATOR)).json()
+    recon = next(r for r in runs if r["job_id"] == "reconcile-intraday")
+    investors = [u.id for u in container.settings.users]
+    assert recon["engine"] == "in-process"
+    assert recon["status"] == "succeeded"
+    assert recon["progress"] == {"total": len(investors), "done": len(investors), "failed": 0}
+    assert sorted(i["investor"] for i in recon["investors"]) == sorted(investors)
+    assert {i["detail"] for i in recon["investors"]} == {"clean"}
+    assert recon["overran"] is False

@@ -118,3 +118,34 @@ def test_retry_strategy_retries_only_what_the_runner_hands_back() -> None:
     assert retry.get_retry_decision(exception=ValueError("bug"), job=job) is None
     last = Job(id=1, queue="default", lock=None, queueing_lock=None, task_name="t", attempts=2)
     assert retry.get_retry_decision(exception=RetryLater("x"), job=last) is None
+
+
+@pytest.mark.postgres
+async def test_run_now_on_the_engine_is_run_by_a_worker(pg: Database) -> None:
+    store = DbJobRunStore(pg)
+    work = Work()
+    host = TaskHost(runner=InvestorTaskRunner(work, store, SystemClock(), worker="w1"), worker="w1")
+    app = create_task_app(pg.url, host, search_path=pg.search_path)
+    async with app.open_async():
+        engine = ProcrastinateEngine(app)
+        scheduler = scheduler_for(pg, engine, "a", FanOut(store, engine))
+        host.scheduler = scheduler
+        claimed = await scheduler.trigger("recon", by="operator")
+        assert claimed.manual
+        worker = asyncio.create_task(
+            run_worker(app, name="w1", concurrency=4, heartbeat_seconds=1, stalled_after=5)
+        )
+        try:
+            async with asyncio.timeout(60):
+                while True:
+                    run = await store.run("recon", claimed.scheduled_for)
+                    if run is not None and run.status != "running":
+                        break
+                    await asyncio.sleep(0.2)
+        finally:
+            worker.cancel()
+            await asyncio.gather(worker, return_exceptions=True)
+    assert run.manual
+    assert run.requested_by == "operator"
+    assert (run.status, run.done, run.total) == ("succeeded", 20, 20)
+    assert set(work.calls.values()) == {1}
