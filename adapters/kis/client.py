@@ -18,7 +18,7 @@ import structlog
 from adapters.http import ResilientClient
 from adapters.kis import mapping
 from adapters.kis.auth import KisTokens
-from adapters.kis.endpoints import HASHKEY, Endpoint
+from adapters.kis.endpoints import APPROVAL, HASHKEY, Endpoint
 from adapters.kis.errors import (
     PAGE_CHANGED_CODE,
     RENEW_TOKEN_CODES,
@@ -171,6 +171,26 @@ class KisClient:
         with boundary(self.source, sending_order=sending_order):
             data = parse_json(response.content)
         return Reply(data, response.headers.get("tr_cont", ""))
+
+    async def approval_key(self) -> str:
+        """A websocket approval key (spec §2.4: the secret travels as `secretkey`)."""
+        settings = self.settings
+        key, secret = settings.app_key.get_secret_value(), settings.app_secret.get_secret_value()
+        response = await self._http.call(
+            "POST",
+            settings.host + APPROVAL.path,
+            endpoint=f"kis.{APPROVAL.name}",
+            translate=translator(self.source),
+            json={"grant_type": "client_credentials", "appkey": key, "secretkey": secret},
+            headers=mapping.headers(app_key=key, app_secret=secret),
+            timeout=self._timeout,
+        )
+        with boundary(self.source):
+            data = parse_json(response.content)
+            value = data.get("approval_key") if isinstance(data, dict) else None
+            if not isinstance(value, str) or not value.strip():
+                raise PayloadError("Approval reply without approval_key")
+        return value.strip()
 
     async def _hashkey(self, content: bytes) -> str:
         """The HASH of an exact POST body (spec §2.3), for the `hashkey` header."""

@@ -74,6 +74,14 @@ HASHKEY = Endpoint(
     spec="§2.3",
     authorized=False,
 )
+APPROVAL = Endpoint(
+    name="approval",
+    method="POST",
+    path="/oauth2/Approval",
+    doc="실시간 (웹소켓) 접속키 발급",
+    spec="§2.4",
+    authorized=False,
+)
 ORDER_CASH_BUY = Endpoint(
     name="order_cash_buy",
     method="POST",
@@ -171,6 +179,7 @@ ALL: tuple[Endpoint, ...] = (
     TOKEN,
     REVOKE,
     HASHKEY,
+    APPROVAL,
     ORDER_CASH_BUY,
     ORDER_CASH_SELL,
     ORDER_RVSECNCL,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 import httpx
 from pydantic import (
@@ -19,6 +19,7 @@ from pydantic import (
     PositiveFloat,
     PositiveInt,
     SecretStr,
+    StringConstraints,
     field_validator,
 )
 
@@ -37,6 +38,54 @@ OFFICIAL_HOSTS: dict[Env, str] = {
 DEFAULT_PER_SECOND: dict[Env, int] = {"real": 18, "paper": 1}
 LIMIT_KINDS: dict[Env, str] = {"real": "kis_account", "paper": "kis_paper_account"}
 _ACCOUNT = re.compile(r"^\d{8}-\d{2}$")
+# Spec §1: plain ws://, its own port per environment; the official user samples add /tryitout.
+OFFICIAL_WS: dict[Env, str] = {
+    "real": "ws://ops.koreainvestment.com:21000/tryitout",
+    "paper": "ws://ops.koreainvestment.com:31000/tryitout",
+}
+
+
+class KisRealtimeSettings(BaseModel):
+    """The real-time websocket session (`kis.realtime`): notices for the account's HTS ID,
+    trade prices for `symbols`.
+
+    `enabled` None means on for real when an `hts_id` is set, off for paper: KIS limits paper
+    (1 REST call per second for the gap fills after every reconnect, paper notices that lag,
+    a separate websocket port), so paper turns it on only when asked (`enabled: true`).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool | None = None
+    # None: the official websocket URL of `env` (spec §1).
+    url: str | None = None
+    # Execution notices are registered per HTS ID (spec §7.2); required for notices.
+    hts_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_]{1,16}$")
+    # Trade prices (H0STCNT0) subscribed for valuation and workflow pricing.
+    symbols: tuple[Annotated[str, StringConstraints(pattern=r"^(Q\d{6}|\d{6})$")], ...] = ()
+    # A stream price older than this is stale: the REST quote is used instead.
+    price_stale_seconds: PositiveFloat = 5.0
+    reconnect_base_seconds: PositiveFloat = 1.0
+    reconnect_cap_seconds: PositiveFloat = 30.0
+    # Nothing heard (not even PINGPONG) for this long: the connection is taken as dead.
+    silence_timeout_seconds: PositiveFloat = 60.0
+
+    @field_validator("url")
+    @classmethod
+    def _ws_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("ws://", "wss://")):
+            raise ValueError("must start with ws:// or wss://")
+        return value
+
+    @field_validator("symbols")
+    @classmethod
+    def _room(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # 40 registrations per session (spec §7.2), one of them the notices.
+        if len(value) > 39:
+            raise ValueError("at most 39 symbols (40 registrations per session, one for notices)")
+        if len(set(value)) != len(value):
+            raise ValueError("symbols repeat")
+        return value
 
 
 class KisSettings(BaseModel):
@@ -71,6 +120,7 @@ class KisSettings(BaseModel):
     token_wait_max_seconds: float = Field(default=300.0, ge=0)
     # Cross-process token lock wait before giving up (another process is issuing).
     token_lock_timeout_seconds: PositiveFloat = 180.0
+    realtime: KisRealtimeSettings = KisRealtimeSettings()
 
     @field_validator("account")
     @classmethod
@@ -117,6 +167,17 @@ class KisSettings(BaseModel):
     def http_timeout(self) -> httpx.Timeout:
         """Per-request timeouts: `timeout_seconds` overall, `connect_timeout_seconds` to connect."""
         return httpx.Timeout(self.timeout_seconds, connect=self.connect_timeout_seconds)
+
+    @property
+    def realtime_enabled(self) -> bool:
+        rt = self.realtime
+        if rt.enabled is None:
+            return self.env == "real" and rt.hts_id is not None
+        return rt.enabled
+
+    @property
+    def ws_url(self) -> str:
+        return self.realtime.url or OFFICIAL_WS[self.env]
 
     @property
     def resolved_account_id(self) -> str:

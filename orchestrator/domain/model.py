@@ -222,10 +222,14 @@ class Transaction:
 
 @dataclass(frozen=True, slots=True)
 class Quote:
+    """A last price. `as_of` dates it (its age is now - as_of); `source` says where it came from
+    ("stream" for a real-time feed, "" for a request/reply quote)."""
+
     symbol: str
     price: Decimal
     as_of: datetime
     name: str = ""
+    source: str = ""
 
     def __post_init__(self) -> None:
         check_money(self, "price")
@@ -411,4 +415,36 @@ class AuditEvent:
     detail: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        check_aware(self, "at")
+
+
+class OrderEventKind(StrEnum):
+    ACCEPTED = "accepted"
+    FILLED = "filled"
+    MODIFIED = "modified"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderEvent:
+    """A real-time notice from a broker about one of its orders.
+
+    `order_id` is the broker's number of the order the event concerns (for a cancel or modify,
+    the original order). For a fill, `quantity` and `price` are this execution's, not the
+    order's totals; `at` is the broker's time of the event.
+    """
+
+    kind: OrderEventKind
+    account_id: str
+    order_id: str
+    symbol: str
+    side: Side
+    quantity: int
+    at: datetime
+    price: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        check_quantity(self, "quantity")
+        check_money(self, "price")
         check_aware(self, "at")

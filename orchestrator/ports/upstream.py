@@ -16,6 +16,7 @@ from orchestrator.domain.model import (
     AccountRef,
     AuditEvent,
     CashBalance,
+    OrderEvent,
     OrderIntent,
     OrderReport,
     Position,
@@ -95,6 +96,30 @@ class MarketData(Protocol):
     """Last prices. Raises SourceUnavailable when the feed is down."""
 
     async def quote(self, symbol: str) -> Quote: ...
+
+
+class OrderEventSink(Protocol):
+    """Where a real-time order stream delivers (the order service)."""
+
+    async def on_order_event(self, event: OrderEvent) -> object:
+        """Apply one broker notice to our order state. Must not raise for unknown orders."""
+        ...
+
+    async def on_stream_resumed(self, account: AccountRef) -> int:
+        """The stream was (re)connected and subscribed: fill any gap from the broker's order
+        list. Returns the number of orders whose fills were brought up to date."""
+        ...
+
+
+class OrderEventStream(Protocol):
+    """A broker's real-time order notices (and prices), e.g. a websocket session."""
+
+    @property
+    def account(self) -> AccountRef: ...
+
+    async def run(self, sink: OrderEventSink) -> None:
+        """Deliver events until cancelled, reconnecting on its own."""
+        ...
 
 
 class Notifier(Protocol):

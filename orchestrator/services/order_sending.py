@@ -44,6 +44,9 @@ class OrderPolicy:
     ready_wait_seconds: float = 10.0
     recovery_slow_after: float = 30.0
     fill_lookback: timedelta = timedelta(days=7)
+    # A streamed fill timed within this long of an order-list read that raised the order's
+    # fills may already be in that read: it is settled from the list instead of being added.
+    stream_overlap: timedelta = timedelta(seconds=2)
 
     def backoff(self, attempt: int, retry_after: float | None = None) -> float:
         """Seconds to wait after the `attempt`-th refusal: base, 2*base, 4*base ... capped."""

@@ -51,6 +51,8 @@ from orchestrator.domain.model import (
     AccountRef,
     AuditEvent,
     Fill,
+    OrderEvent,
+    OrderEventKind,
     OrderIntent,
     OrderReport,
     OrderState,
@@ -252,6 +254,12 @@ class OrderService:
         self._ready_event = asyncio.Event()
         self._recovery = RecoveryStatus("pending")
         self._alerted = False
+        # Real-time notices (on_order_event): which intent owns a broker order, when an order's
+        # fills were last raised from the broker's list, and notices that beat our own record
+        # of the order's acceptance. Memory only: after a restart the list is the truth again.
+        self._by_broker: dict[tuple[str, str, str], str] = {}
+        self._listed_at: dict[str, datetime] = {}
+        self._early: dict[tuple[str, str, str], list[OrderEvent]] = {}
 
     @property
     def ready(self) -> bool:
@@ -430,7 +438,11 @@ class OrderService:
             attempts=attempt,
             **_context(record),
         )
-        return await self._apply_report(accepted, report)
+        self._by_broker[_stream_key(accepted)] = accepted.id
+        current = await self._apply_report(accepted, report)
+        for early in self._early.pop(_stream_key(accepted), []):
+            current = await self._apply_event(current, early)
+        return current
 
     async def _reject(
         self, record: OrderRecord, attempt: int, code: str, message: str, actor: str | None
@@ -909,8 +921,15 @@ class OrderService:
         return current
 
     async def _record_fill(
-        self, record: OrderRecord, report: OrderReport, now: datetime
+        self,
+        record: OrderRecord,
+        report: OrderReport,
+        now: datetime,
+        *,
+        increment_price: Decimal | None = None,
     ) -> OrderRecord:
+        """Raise the record to the report's cumulative fills. Without `increment_price` the
+        report comes from the broker's list (and the time of that is remembered)."""
         if report.avg_fill_price is None:
             # Without a price the fill cannot be booked; the next sync will see it again.
             log.warning("orders.fill_without_price", **_context(record))
@@ -924,7 +943,9 @@ class OrderService:
             FillIncrement(
                 quantity=added,
                 cumulative_quantity=report.filled_quantity,
-                price=((paid_now - paid_before) / added).quantize(_PRICE_STEP),
+                price=increment_price
+                if increment_price is not None
+                else ((paid_now - paid_before) / added).quantize(_PRICE_STEP),
                 filled_at=now,
             ),
             OrderChange(
@@ -937,6 +958,8 @@ class OrderService:
         )
         if updated is None:
             return await self._current(record)
+        if increment_price is None:
+            self._listed_at[record.id] = now
         log.info(
             "orders.fill_recorded",
             quantity=added,
@@ -944,6 +967,71 @@ class OrderService:
             **_context(record),
         )
         return updated
+
+    # -- real-time notices (OrderEventSink) ------------------------------------------------------
+
+    async def on_order_event(self, event: OrderEvent) -> OrderRecord | None:
+        """Apply a broker notice. A fill is added at once unless it may already be counted (an
+        order-list read raised this order's fills around the fill's time, or another writer got
+        there first): then the order is settled from the broker's list, which is cumulative, so
+        a fill is never counted twice. Notices of orders we do not own are ignored; those that
+        arrive before our own acceptance record are kept and applied right after it."""
+        key = (event.account_id, _day(event.at), event.order_id.lstrip("0"))
+        record = await self._owner(key, event.at)
+        if record is None:
+            if event.kind is OrderEventKind.FILLED and len(self._early) < 10_000:
+                self._early.setdefault(key, []).append(event)
+            return None
+        return await self._apply_event(record, event)
+
+    async def on_stream_resumed(self, account: AccountRef) -> int:
+        """After a (re)connect: fill the gap from the broker's order list (cumulative, so fills
+        the stream already delivered are not counted again)."""
+        report = await self.sync_fills(account)
+        log.info(
+            "orders.stream_gap_filled", account_id=account.account_id, orders=report.fills_recorded
+        )
+        return report.fills_recorded
+
+    async def _owner(self, key: tuple[str, str, str], at: datetime) -> OrderRecord | None:
+        intent_id = self._by_broker.get(key)
+        if intent_id is None:
+            since = at - self._policy.fill_lookback
+            for record in await self._journal.with_broker_orders(key[0], since):
+                self._by_broker[_stream_key(record)] = record.id
+            intent_id = self._by_broker.get(key)
+        return None if intent_id is None else await self._journal.get(intent_id)
+
+    async def _apply_event(self, record: OrderRecord, event: OrderEvent) -> OrderRecord:
+        if event.kind is OrderEventKind.CANCELLED:
+            return await self._settle_from_list(record)
+        if event.kind is not OrderEventKind.FILLED or event.price is None:
+            return record
+        listed = self._listed_at.get(record.id)
+        cumulative = record.filled_quantity + event.quantity
+        if (
+            (listed is not None and event.at <= listed + self._policy.stream_overlap)
+            or record.state not in _FILLABLE
+            or cumulative > record.intent.quantity
+        ):
+            return await self._settle_from_list(record)
+        paid = (record.avg_fill_price or Decimal(0)) * record.filled_quantity
+        average = ((paid + event.price * event.quantity) / cumulative).quantize(_PRICE_STEP)
+        report = replace(_report_of(record), filled_quantity=cumulative, avg_fill_price=average)
+        updated = await self._record_fill(
+            record, report, self._clock.now(), increment_price=event.price
+        )
+        if updated.filled_quantity != cumulative:
+            return await self._settle_from_list(updated)  # someone else wrote first
+        return updated
+
+    async def _settle_from_list(self, record: OrderRecord) -> OrderRecord:
+        """Bring one order up to the broker's order list."""
+        since = record.intent.created_at - self._policy.lookback_margin
+        for report in await self._executor.orders_since(record.intent.account, since):
+            if _broker_key(report) == _key_of(record):
+                return await self._apply_report(await self._current(record), report)
+        return record
 
     # -- queries ---------------------------------------------------------------------------------
 
@@ -1011,6 +1099,11 @@ def _actionable(record: OrderRecord, crashed_before: datetime | None) -> bool:
         record.state is OrderState.PENDING_SUBMIT or record.cancel_state is CancelState.REQUESTED
     )
     return open_send and _crashed(record, crashed_before)
+
+
+def _stream_key(record: OrderRecord) -> tuple[str, str, str]:
+    order_id = (record.broker_order_id or "").lstrip("0")
+    return record.intent.account.account_id, record.broker_order_day or "", order_id
 
 
 def _key_of(record: OrderRecord) -> tuple[str, str]:

@@ -24,6 +24,7 @@ async def served(app: ASGIApp, **options: Any) -> AsyncIterator[int]:
     port = sock.getsockname()[1]
     options.setdefault("log_level", "critical")
     options.setdefault("lifespan", "off")
+    options.setdefault("timeout_graceful_shutdown", 2)
     server = uvicorn.Server(uvicorn_config(app, **options))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:

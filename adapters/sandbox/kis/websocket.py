@@ -268,7 +268,8 @@ async def _pump(hub: Hub, session: Session) -> None:
         session.next_beat = loop.time() + hub.heartbeat_seconds
     while not session.closed:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(session.wake.wait(), timeout=hub.poll_seconds)
+            async with asyncio.timeout(hub.poll_seconds):
+                await session.wake.wait()
         session.wake.clear()
         if hub.heartbeat_seconds and loop.time() >= session.next_beat:
             session.next_beat = loop.time() + hub.heartbeat_seconds

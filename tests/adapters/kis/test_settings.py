@@ -66,3 +66,27 @@ def test_endpoint_records_use_new_tr_ids_and_cite_the_spec() -> None:
         assert record.verified
         if record.tr_real and record.tr_real[0] in "TJC":
             assert record.tr_paper == "V" + record.tr_real[1:]
+
+
+def test_realtime_is_off_for_paper_unless_asked() -> None:
+    """kis.realtime: on by default for real once an HTS ID is set, off for paper (the vendor
+    limits paper) unless enabled; ws:// URLs only; room for 39 symbols beside the notices."""
+    base = {"app_key": "literal:k", "app_secret": "literal:s", "account": "literal:50012345-01"}
+    real = KisSettings.model_validate({**base, "env": "real", "realtime": {"hts_id": "me"}})
+    paper = KisSettings.model_validate({**base, "env": "paper", "realtime": {"hts_id": "me"}})
+    asked = KisSettings.model_validate(
+        {**base, "env": "paper", "realtime": {"hts_id": "me", "enabled": True}}
+    )
+
+    assert (real.realtime_enabled, paper.realtime_enabled, asked.realtime_enabled) == (
+        True,
+        False,
+        True,
+    )
+    assert real.ws_url == "ws://ops.koreainvestment.com:21000/tryitout"
+    assert paper.ws_url == "ws://ops.koreainvestment.com:31000/tryitout"
+    with pytest.raises(ValidationError, match="ws://"):
+        KisSettings.model_validate({**base, "realtime": {"url": "http://x"}})
+    symbols = [f"{100000 + i}" for i in range(40)]
+    with pytest.raises(ValidationError, match="39 symbols"):
+        KisSettings.model_validate({**base, "realtime": {"symbols": symbols}})
