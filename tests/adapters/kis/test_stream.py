@@ -26,6 +26,7 @@ from adapters.sandbox.kis.realtime import encrypt
 from orchestrator.domain.model import AccountRef, OrderEvent, OrderState, OrderType, Quote, Side
 from orchestrator.services.orders import OrderRequest, OrderService
 from tests.adapters.kis.conftest import SESSION_TIME, MemoryVault, Timeline, demo_settings
+from tests.support.databases import cipher_for_tests
 from tests.support.served import served
 
 WAIT = 5.0
@@ -115,7 +116,8 @@ async def live(db: Database, seed_data: dict[str, Any]) -> AsyncIterator[Live]:
         async with httpx.AsyncClient(event_hooks={"request": [record]}) as http:
             kis = build_kis(settings, resilience, MemoryVault(), http, clock=timeline)
             account = (await kis.accounts.accounts("demo"))[0]
-            service = OrderService(DbOrderJournal(db), kis.executor, timeline, sleep=timeline.sleep)
+            journal = DbOrderJournal(db, cipher_for_tests())
+            service = OrderService(journal, kis.executor, timeline, sleep=timeline.sleep)
             await service.recover()
             sink = Recorder(service)
             holder: dict[str, Live] = {}
