@@ -18,7 +18,7 @@ from sqlmodel import col
 from adapters.db.engine import Database
 from adapters.db.tables import JobRunItemRow, JobRunRow, JobStateRow
 from orchestrator.domain.timeutil import to_utc
-from orchestrator.ports.scheduling import ItemOutcome, ItemStatus, JobRun, JobState, RunStatus
+from orchestrator.ports.scheduling import ItemOutcome, ItemStatus, JobRun, JobRunStatus, JobState
 
 _ERROR_MAX = 4000
 
@@ -71,7 +71,7 @@ class DbJobRunStore:
         job_id: str,
         scheduled_for: datetime,
         *,
-        status: RunStatus,
+        status: JobRunStatus,
         finished_at: datetime,
         duration_ms: int,
         error: str | None = None,
@@ -239,7 +239,7 @@ def _item(row: JobRunItemRow) -> ItemOutcome:
 
 
 def _run(row: JobRunRow, items: tuple[ItemOutcome, ...] = ()) -> JobRun:
-    status: RunStatus
+    status: JobRunStatus
     if row.status == "succeeded":
         status = "succeeded"
     elif row.status == "failed":

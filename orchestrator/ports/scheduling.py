@@ -11,7 +11,7 @@ from typing import Any, Literal, Protocol
 
 from orchestrator.domain.timeutil import check_aware
 
-RunStatus = Literal["running", "succeeded", "failed"]
+JobRunStatus = Literal["running", "succeeded", "failed"]
 ItemStatus = Literal["succeeded", "failed"]
 
 
@@ -22,7 +22,7 @@ class JobRun:
     job_id: str
     scheduled_for: datetime
     replica: str
-    status: RunStatus
+    status: JobRunStatus
     started_at: datetime
     finished_at: datetime | None = None
     duration_ms: int | None = None
@@ -131,7 +131,7 @@ class JobRunStore(Protocol):
         job_id: str,
         scheduled_for: datetime,
         *,
-        status: RunStatus,
+        status: JobRunStatus,
         finished_at: datetime,
         duration_ms: int,
         error: str | None = None,

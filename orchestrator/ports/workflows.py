@@ -35,7 +35,7 @@ JsonObject = Mapping[str, object]
 
 
 @dataclass(frozen=True, slots=True)
-class OrderRequest:
+class WorkflowOrderRequest:
     """An order a workflow wants placed at KIS. `idempotency_key` names what it is for
     (workflow, scheduled fire, step, symbol): the same key always means the same order."""
 
@@ -52,7 +52,7 @@ class OrderRequest:
         check_quantity(self, "quantity")
         check_money(self, "limit_price")
         if self.quantity <= 0:
-            raise ValueError("OrderRequest.quantity must be positive")
+            raise ValueError("WorkflowOrderRequest.quantity must be positive")
         if (self.order_type is OrderType.LIMIT) != (self.limit_price is not None):
             raise ValueError("a limit order needs limit_price; a market order has none")
 
@@ -71,7 +71,7 @@ class OrderOutcome:
 class OrderPlacer(Protocol):
     """The order service (intent journal + guarded submit), seen from a workflow."""
 
-    async def place(self, request: OrderRequest) -> OrderOutcome:
+    async def place(self, request: WorkflowOrderRequest) -> OrderOutcome:
         """Journal an intent for `request` and send it to the broker once.
 
         Idempotent by `idempotency_key`: when an intent with that key exists, nothing new is

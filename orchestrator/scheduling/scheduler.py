@@ -42,7 +42,7 @@ from orchestrator.calendar import KrxCalendar
 from orchestrator.domain.errors import ConfigError
 from orchestrator.domain.model import AuditEvent
 from orchestrator.domain.timeutil import to_utc
-from orchestrator.ports.scheduling import JobRun, JobRunStore, RunStatus
+from orchestrator.ports.scheduling import JobRun, JobRunStatus, JobRunStore
 from orchestrator.ports.tasks import FannedOut, FireEngine
 from orchestrator.ports.upstream import AuditLog, Clock
 from orchestrator.scheduling.executor import ClaimingExecutor
@@ -422,7 +422,7 @@ class Scheduler:
             manual=fire.manual,
         )
         bound.info("scheduler.job_started", action=fire.action)
-        status: RunStatus = "succeeded"
+        status: JobRunStatus = "succeeded"
         error: str | None = None
         try:
             result = await self._actions[fire.job_id](fire)
@@ -465,7 +465,7 @@ class Scheduler:
         )
 
     async def _finish(
-        self, fire: JobFire, started_at: datetime, status: RunStatus, error: str | None
+        self, fire: JobFire, started_at: datetime, status: JobRunStatus, error: str | None
     ) -> datetime:
         finished = self._clock.now()
         try:

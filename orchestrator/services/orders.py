@@ -1151,7 +1151,7 @@ class WorkflowOrders:
         self._service = service
         self._account_for = account_for
 
-    async def place(self, request: wf.OrderRequest) -> wf.OrderOutcome:
+    async def place(self, request: wf.WorkflowOrderRequest) -> wf.OrderOutcome:
         account = await self._account_for(request.user_id)
         record = await self._service.place(
             OrderRequest(

@@ -51,15 +51,15 @@ from orchestrator.ports.upstream import AccountSource, Clock, Notifier
 from orchestrator.services.reconcile_report import (
     BreakView,
     PendingView,
+    ReconcileStatus,
     ReconciliationReport,
-    RunStatus,
     SourceSummary,
     format_report,
     iso_or_none,
     portfolio_dict,
     text_or_none,
 )
-from orchestrator.services.snapshots import AccountDirectory, ReadPlan, describe, read_account
+from orchestrator.services.snapshots import ReadPlan, SourceAccounts, describe, read_account
 
 log = structlog.get_logger(__name__)
 
@@ -323,7 +323,7 @@ class ReconcileService:
         ids = [a.account for a in accounts]
         baselines = await self._store.accepted_snapshots(ids)
         now = self._clock.now()
-        directory = AccountDirectory(self._sources)
+        directory = SourceAccounts(self._sources)
         readings = await asyncio.gather(
             *(
                 read_account(directory, self._plan(a, baselines.get(a.account), now), taken_at=now)
@@ -419,7 +419,7 @@ class ReconcileService:
         account: ReconciledAccountSettings,
         reading: Reading,
         baseline: Snapshot | None,
-        directory: AccountDirectory,
+        directory: SourceAccounts,
         now: datetime,
     ) -> AccountBook:
         baseline_at = baseline.taken_at if baseline is not None else None
@@ -561,7 +561,7 @@ def _report(
     breaks = tuple(b for r in results for b in r.breaks)
     pending = tuple(p for r in results for p in r.pending)
     errors = tuple(r.error for r in results if r.error is not None)
-    status: RunStatus
+    status: ReconcileStatus
     if errors:
         status = "error"
     elif breaks:

@@ -15,7 +15,7 @@ from orchestrator.domain.reconciliation import CashField
 from orchestrator.domain.timeutil import to_kst
 from orchestrator.ports.reconciliation import ACKNOWLEDGED, BreakRecord
 
-RunStatus = Literal["running", "clean", "pending", "breaks", "error"]
+ReconcileStatus = Literal["running", "clean", "pending", "breaks", "error"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +106,7 @@ class ReconciliationReport:
 
     run_id: str
     trigger: str
-    status: RunStatus
+    status: ReconcileStatus
     started_at: datetime
     finished_at: datetime
     breaks: tuple[BreakView, ...] = ()

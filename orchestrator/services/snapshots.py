@@ -39,7 +39,7 @@ def describe(error: BaseException) -> str:
 
 
 @dataclass
-class AccountDirectory:
+class SourceAccounts:
     """Resolves configured account ids to AccountRefs through each source's `accounts()`, asking
     each source once per user (within one run)."""
 
@@ -124,9 +124,7 @@ async def take_reading(
     )
 
 
-async def read_account(
-    directory: AccountDirectory, plan: ReadPlan, *, taken_at: datetime
-) -> Reading:
+async def read_account(directory: SourceAccounts, plan: ReadPlan, *, taken_at: datetime) -> Reading:
     """Resolve and read one configured account; never raises."""
     ref = await directory.resolve(plan.source, plan.user_id, plan.account_id)
     if isinstance(ref, str):

@@ -21,8 +21,8 @@ from orchestrator.domain.errors import (
 from orchestrator.domain.model import OrderState, Quote
 from orchestrator.ports.upstream import Notifier
 from orchestrator.ports.workflows import (
-    OrderRequest,
     TransferRequest,
+    WorkflowOrderRequest,
     WorkflowRun,
 )
 from orchestrator.workflows.deps import WorkflowDeps, kst_day_start
@@ -164,7 +164,7 @@ class ActionExecutor:
         )
         if violation is not None:
             return self._blocked(order, what, violation)
-        request = OrderRequest(
+        request = WorkflowOrderRequest(
             idempotency_key=order.key,
             user_id=plan.user,
             symbol=order.symbol,

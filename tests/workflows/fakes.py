@@ -25,7 +25,6 @@ from orchestrator.domain.timeutil import KST, to_kst
 from orchestrator.ports.workflows import (
     KillSwitchState,
     OrderOutcome,
-    OrderRequest,
     PortfolioView,
     ReconcileSummary,
     RunDecision,
@@ -33,6 +32,7 @@ from orchestrator.ports.workflows import (
     SnapshotSummary,
     TransferProposal,
     TransferRequest,
+    WorkflowOrderRequest,
     WorkflowRun,
 )
 from orchestrator.workflows.loader import WorkflowCatalog, load_catalog
@@ -65,14 +65,14 @@ class FakeOrderPlacer:
     """
 
     def __init__(self) -> None:
-        self.journal: dict[str, OrderRequest] = {}
+        self.journal: dict[str, WorkflowOrderRequest] = {}
         self.book: dict[str, OrderOutcome] = {}
-        self.sends: list[OrderRequest] = []
+        self.sends: list[WorkflowOrderRequest] = []
         self.crash_after_intent = False
         self.crash_after_send = False
         self.errors: dict[str, OrchestratorError] = {}  # by symbol
 
-    async def place(self, request: OrderRequest) -> OrderOutcome:
+    async def place(self, request: WorkflowOrderRequest) -> OrderOutcome:
         key = request.idempotency_key
         if key not in self.journal:
             self.journal[key] = request

@@ -11,7 +11,7 @@ import pytest
 from orchestrator.domain.errors import GuardrailViolation
 from orchestrator.domain.model import OrderType, Side
 from orchestrator.domain.timeutil import KST
-from orchestrator.ports.workflows import OrderOutcome, OrderRequest, RunStatus
+from orchestrator.ports.workflows import OrderOutcome, RunStatus, WorkflowOrderRequest
 from orchestrator.workflows import guardrails as g
 from orchestrator.workflows.killswitch import KillSwitch
 from orchestrator.workflows.plan import load_outcome, load_plan
@@ -133,7 +133,7 @@ async def test_kill_switch_stops_a_run_between_two_orders(env: Env, tmp_path: Pa
     switch = KillSwitch(env.store, env.clock)
 
     class EngagingPlacer(FakeOrderPlacer):
-        async def place(self, request: OrderRequest) -> OrderOutcome:
+        async def place(self, request: WorkflowOrderRequest) -> OrderOutcome:
             outcome = await super().place(request)
             await switch.set(True, "panic", "ops")
             return outcome
