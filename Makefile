@@ -50,6 +50,7 @@ bench: install
 	$(BIN)/python -m bench.transactions_sync
 	$(BIN)/python -m bench.reconcile_throughput
 	$(BIN)/python -m bench.console_pages
+	$(BIN)/python -m bench.kis_stream
 
 # Refresh the two console pictures the README shows (docs/*.png) from a real browser run.
 screenshots: install

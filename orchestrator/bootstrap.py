@@ -35,6 +35,7 @@ from adapters.http import InProcessTransport
 from adapters.http.factory import Resilience, build_resilience
 from adapters.http.settings import ResilienceSettings
 from adapters.kis import Kis, KisSettings, build_kis, kis_http_client
+from adapters.kis.stream import KisStream, StreamingMarketData, StreamPrices
 from adapters.notify.dedup import DedupNotifier
 from adapters.notify.log import LogNotifier
 from adapters.notify.webhook import WebhookNotifier
@@ -51,7 +52,7 @@ from orchestrator.calendar import KrxCalendar
 from orchestrator.clock import SystemClock
 from orchestrator.domain.errors import AlreadyRunning, AuthError, ConfigError, SourceError
 from orchestrator.logging import configure_logging
-from orchestrator.ports import AccountSource, Clock, Notifier
+from orchestrator.ports import AccountSource, Clock, MarketData, Notifier
 from orchestrator.ports.tasks import FannedOut, InvestorTask, TaskEngine
 from orchestrator.ports.workflows import TradingCalendar
 from orchestrator.scheduling import (
@@ -114,6 +115,9 @@ class Container:
     http_clients: list[httpx.AsyncClient] = field(default_factory=list)
     sandbox_apps: dict[str, Any] = field(default_factory=dict)
     kis: Kis | None = None
+    # Real time (kis.realtime): stream prices shared by valuation, and the running session.
+    kis_prices: StreamPrices | None = None
+    kis_stream: KisStream | None = None
     openbanking: OpenBanking | None = None
     orders: OrderService | None = None
     reconcile: ReconcileService | None = None
@@ -343,6 +347,8 @@ def build(
         container.http_clients.append(http)
         vault = LockedSecrets(secrets, NamedLocks(db))
         container.kis = build_kis(kis_settings, container.resilience, vault, http, clock=clock)
+        if kis_settings.realtime_enabled:
+            container.kis_prices = StreamPrices()
     if ob_settings is not None:
         http = openbanking_http_client(ob_settings, transport=transport("openbanking"))
         container.http_clients.append(http)
@@ -352,6 +358,32 @@ def build(
         )
     _build_services(container)
     return container
+
+
+def _market(c: Container) -> MarketData:
+    """Workflow pricing and valuation: stream prices while fresh when real time is on."""
+    assert c.kis is not None
+    if c.kis_prices is None:
+        return c.kis.market
+    stale = timedelta(seconds=c.kis.client.settings.realtime.price_stale_seconds)
+    return StreamingMarketData(c.kis.market, c.kis_prices, c.clock, stale)
+
+
+async def _run_kis_stream(c: Container) -> None:
+    """The KIS websocket session, once recovery has settled the journal."""
+    if c.kis is None or c.orders is None or c.kis_prices is None:
+        return
+    settings = c.kis.client.settings
+    if c.sandbox_apps and settings.realtime.url is None:
+        # In-process sandboxes have no socket; a served sandbox needs kis.realtime.url.
+        log.warning("kis.stream.needs_served_sandbox")
+        return
+    if c.recovered is not None:
+        await c.recovered.wait()
+    account = (await c.kis.accounts.accounts(settings.user_id))[0]
+    stream = KisStream(settings, c.kis.client, account, clock=c.clock, prices=c.kis_prices)
+    c.kis_stream = stream
+    await stream.run(c.orders)
 
 
 def _resilience_settings(
@@ -417,7 +449,7 @@ def _build_services(c: Container) -> None:
                 store=c.workflow_store,
                 kill_switch=c.workflow_store,
                 orders=WorkflowOrders(c.orders, directory.trading_account),
-                portfolio=LivePortfolio(directory, c.kis.market, c.clock),
+                portfolio=LivePortfolio(directory, _market(c), c.clock),
                 reconciler=LiveReconciler(c.reconcile),
                 snapshots=LiveSnapshotter(directory),
                 transfers=ProposedTransfers(c.audit, c.notifier, c.clock),
@@ -670,6 +702,16 @@ async def running(container: Container, *, worker: bool | None = None) -> AsyncI
                 await asyncio.gather(task, return_exceptions=True)
 
             stack.push_async_callback(stop_worker)
+        if container.kis_prices is not None and container.orders is not None:
+            streaming = asyncio.create_task(_run_kis_stream(container))
+            container.background.add(streaming)
+            streaming.add_done_callback(container.background.discard)
+
+            async def stop_stream() -> None:
+                streaming.cancel()
+                await asyncio.gather(streaming, return_exceptions=True)
+
+            stack.push_async_callback(stop_stream)
         await scheduler.start()
         stack.push_async_callback(scheduler.shutdown)
         if container.settings.service.reconcile_on_start:
