@@ -45,6 +45,7 @@ from adapters.sandbox.world import DurableApp, WorldBusy, WorldError, WorldStore
 from adapters.tasks import ProcrastinateEngine, TaskHost, create_task_app, run_worker
 from orchestrator.api.app import create_api
 from orchestrator.api.auth import ApiKey
+from orchestrator.api.commands import CommandDeps, commands_router
 from orchestrator.api.health import ReadinessCheck
 from orchestrator.api.ops_metrics import OperationsMetrics
 from orchestrator.api.routes import ApiDeps, StatusProbes, metrics_router, operator_router
@@ -831,6 +832,23 @@ def _recovery_probe(container: Container) -> Callable[[], Mapping[str, object] |
     return probe
 
 
+def _command_deps(container: Container, deps: ApiDeps) -> CommandDeps:
+    if container.console_reconcile is None and container.reconcile is not None:
+        container.console_reconcile = ReconcileTasks(container.reconcile)
+    orders = (
+        None
+        if container.orders is None or container.directory is None
+        else ConsoleOrders(container.orders, container.directory)
+    )
+    return CommandDeps(
+        keys=deps.keys,
+        orders=orders,
+        reconcile=container.console_reconcile,
+        breaks=container.breaks,
+        default_user=deps.default_user,
+    )
+
+
 def build_api(container: Container) -> FastAPI:
     async def database() -> bool:
         async with container.db.session() as session:
@@ -894,7 +912,11 @@ def build_api(container: Container) -> FastAPI:
 
     api = create_api(
         readiness=readiness,
-        routers=[operator_router(deps), metrics_router(render_metrics, refresh_metrics)],
+        routers=[
+            operator_router(deps),
+            commands_router(_command_deps(container, deps)),
+            metrics_router(render_metrics, refresh_metrics),
+        ],
     )
     install_console(api, console_deps(container, deps, readiness, workflow_ops))
     if settings.mode == "sandbox" and settings.sandbox.expose:

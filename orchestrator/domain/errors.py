@@ -47,15 +47,6 @@ class AlreadyRunning(OrchestratorError):
     """Another process holds what this one needs to own alone; nothing was changed."""
 
 
-class InvalidInput(OrchestratorError):
-    """A value given by the caller is wrong; `field` names it. Nothing was written."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.detail = message
-
-
 class SourceError(OrchestratorError):
     """An outside system failed us. `source` is the adapter's name, for logs and the API."""
 
@@ -147,6 +138,15 @@ class StateConflict(OrchestratorError):
 
 class InvalidRequest(OrchestratorError, ValueError):
     """The request is malformed (an empty comment, an over-long reason); fix it and resend."""
+
+
+class InvalidInput(InvalidRequest):
+    """A value given by the caller is wrong; `field` names it. Nothing was written."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.detail = message
 
 
 class IntegrityError(OrchestratorError):
