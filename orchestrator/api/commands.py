@@ -168,7 +168,6 @@ def commands_router(deps: CommandDeps) -> APIRouter:
     @router.post(
         "/reconciliations",
         response_model=ReconcileStartedOut,
-        status_code=202,
         responses=MUTATION_RESPONSES,
         tags=["reconciliation"],
     )
