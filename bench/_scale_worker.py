@@ -59,7 +59,7 @@ async def main() -> None:
     host = TaskHost(runner=runner, worker=name)
     app = create_task_app(db.url, host, search_path=db.search_path, application_name=app_name)
     fanout = FanOut(store, ProcrastinateEngine(app))
-    investors = world.reconcile.investors()
+    investors = await world.reconcile.investors()
 
     async def reconcile(fire: JobFire) -> object:
         return await fanout(fire, "reconcile", investors)

@@ -23,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from adapters.db import migrate
 from adapters.db.audit import DbAuditLog
 from adapters.db.engine import Database
+from adapters.db.investors import DbInvestorStore
 from adapters.db.jobs import DbJobRunStore
 from adapters.db.locks import LockedSecrets, NamedLocks
 from adapters.db.openbanking import build_openbanking_stores
@@ -66,6 +67,7 @@ from orchestrator.scheduling import (
 from orchestrator.services.breaks import BreakService
 from orchestrator.services.fanout import FanOut, InProcessEngine, InvestorTaskRunner
 from orchestrator.services.investor_work import ServiceInvestorWork
+from orchestrator.services.investors import InvestorService, seed_from_settings
 from orchestrator.services.orders import OrderService, WorkflowOrders
 from orchestrator.services.reconcile import ReconcileService, ReconciliationSettings
 from orchestrator.services.upkeep import retry_failed_recovery
@@ -113,6 +115,7 @@ class Container:
     calendar: KrxCalendar
     workflow_store: DbWorkflowStore
     kill_switch: KillSwitch
+    investors: InvestorService
     http_clients: list[httpx.AsyncClient] = field(default_factory=list)
     sandbox_apps: dict[str, Any] = field(default_factory=dict)
     kis: Kis | None = None
@@ -318,11 +321,12 @@ def build(
     cipher = build_cipher(settings)
     secrets = SecretStore(db, cipher)
     workflow_store = DbWorkflowStore(db)
+    audit = DbAuditLog(db)
     container = Container(
         loaded=loaded,
         db=db,
         clock=clock,
-        audit=DbAuditLog(db),
+        audit=audit,
         secrets=secrets,
         cipher=cipher,
         notifier=notifier,
@@ -333,6 +337,7 @@ def build(
         calendar=KrxCalendar(settings.calendar.extra_closures, settings.calendar.extra_open_days),
         workflow_store=workflow_store,
         kill_switch=KillSwitch(workflow_store, clock),
+        investors=InvestorService(DbInvestorStore(db, cipher), audit, clock),
         http_clients=clients,
     )
     if settings.mode == "sandbox" and attach_sandboxes is None:
@@ -424,7 +429,10 @@ def _build_services(c: Container) -> None:
             loc = ("reconciliation", "accounts", i, "user")
             where = c.loaded.source.where(loc) if c.loaded.source else "(settings)"
             raise ConfigError(f"{where}: reconciliation.accounts[{i}].user: unknown user")
-    c.directory = AccountDirectory(recon_settings, sources)
+    # Investors and their accounts are records; the settings' users and accounts seed them
+    # (imported once, idempotently, on first use) so the embedded default needs no steps.
+    c.investors.set_default_seed(seed_from_settings(settings.users, recon_settings.accounts))
+    c.directory = AccountDirectory(c.investors, sources)
     c.reconcile = ReconcileService(
         settings=recon_settings,
         sources=sources,
@@ -433,6 +441,7 @@ def _build_services(c: Container) -> None:
         notifier=c.notifier,
         clock=c.clock,
         order_sources=order_sources,
+        accounts=c.investors,
     )
     _build_tasks(c)
     c.actions["reconcile"] = _reconcile_action(c)
@@ -492,9 +501,9 @@ class SandboxSession:
         return self._session == "open"
 
 
-def investor_ids(c: Container) -> list[str]:
-    """The investors the service works for (today the YAML `users`)."""
-    return [u.id for u in c.settings.users]
+async def investor_ids(c: Container) -> list[str]:
+    """The investors the service works for: the active investor records."""
+    return list(await c.investors.active_ids())
 
 
 def _build_tasks(c: Container) -> None:
@@ -542,7 +551,7 @@ def _reconcile_action(c: Container) -> Action:
         assert c.fanout is not None
         if c.recovered is not None:
             await c.recovered.wait()
-        return await c.fanout(fire, "reconcile", c.reconcile.investors())
+        return await c.fanout(fire, "reconcile", await c.reconcile.investors())
 
     return reconcile
 
@@ -553,7 +562,7 @@ def _token_upkeep_action(c: Container) -> Action:
         if c.kis is not None:
             await c.kis.tokens.current()
         assert c.fanout is not None
-        return await c.fanout(fire, "tokens", investor_ids(c))
+        return await c.fanout(fire, "tokens", await investor_ids(c))
 
     return upkeep
 
@@ -569,7 +578,7 @@ def _orders_upkeep_action(c: Container) -> Action:
         if c.orders is None:
             return None
         assert c.fanout is not None
-        return await c.fanout(fire, "settle", investor_ids(c))
+        return await c.fanout(fire, "settle", await investor_ids(c))
 
     return upkeep
 
@@ -577,20 +586,25 @@ def _orders_upkeep_action(c: Container) -> Action:
 async def _sync_fills(c: Container) -> None:
     if c.orders is None or c.directory is None:
         return
-    for user in c.settings.users:
+    for user_id in await investor_ids(c):
         try:
-            account = await c.directory.trading_account(user.id)
+            account = await c.directory.trading_account(user_id)
         except SourceError:
             continue
         await c.orders.sync_fills(account)
 
 
 async def prepare(container: Container) -> None:
-    """Start-up work every entry point needs: the demo users' consent in sandbox mode."""
+    """Start-up work every entry point needs: the seed investors, and in sandbox mode the demo
+    users' consent."""
+    await container.investors.ensure_seeded()
     ob = container.openbanking
     if container.settings.mode != "sandbox" or ob is None:
         return
     for user in container.settings.users:
+        investor = await container.investors.store.investor(user.id)
+        if investor is None or not investor.active:
+            continue  # offboarded: no consent is provisioned again
         if not await ob.consent.provision_sandbox_consent(user.id):
             try:
                 await ob.source.accounts(user.id)

@@ -608,6 +608,110 @@ def consent_revoke(user: UserOption = "demo", config: ConfigOption = None) -> No
     with_container(config, body)
 
 
+investors_app = typer.Typer(no_args_is_help=True, help="Investors and their accounts (records).")
+app.add_typer(investors_app, name="investors")
+
+
+def _investor_line(i: Any) -> str:
+    name = f" {i.display_name}" if i.display_name else ""
+    return f"{i.id}{name} [{i.status}]"
+
+
+def _account_line(a: Any) -> str:
+    ref = f" {a.masked_number}" if a.masked_number else ""
+    state = "" if a.enabled else " (disabled)"
+    over = ""
+    if a.overrides:
+        over = " overrides " + ",".join(f"{k}={v}" for k, v in sorted(a.overrides.items()))
+    return f"  {a.id} via {a.source}{ref} ({a.origin}){state}{over}"
+
+
+@investors_app.command("import")
+def investors_import(
+    file: Annotated[Path, typer.Argument(help="Seed YAML (`investors:` or settings `users:`)")],
+    config: ConfigOption = None,
+) -> None:
+    """Create the file's investors and accounts that do not exist yet (idempotent)."""
+    from orchestrator.services.investors import parse_seed
+    from orchestrator.yamlpos import load_yaml
+
+    try:
+        seed = parse_seed(load_yaml(file))
+    except ConfigError as e:
+        fail(f"configuration error:\n{e}", 2)
+
+    async def body(c: Any) -> Any:
+        return await c.investors.import_seed(seed, actor="cli")
+
+    report = with_container(config, body)
+    typer.echo(f"{file}: {report.text()}")
+
+
+@investors_app.command("list")
+def investors_list(
+    search: Annotated[str | None, typer.Option(help="Id prefix or part of the name.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    cursor: Annotated[str | None, typer.Option(help="next_cursor of the previous page.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """List investors (cursor-paged, by id)."""
+
+    async def body(c: Any) -> Any:
+        return await c.investors.list(limit=limit, cursor=cursor, search=search)
+
+    page = with_container(config, body)
+    for investor in page.items:
+        typer.echo(_investor_line(investor))
+    if page.next_cursor:
+        typer.echo(f"(more: --cursor {page.next_cursor})")
+
+
+@investors_app.command("show")
+def investors_show(investor_id: str, config: ConfigOption = None) -> None:
+    """One investor with their accounts and (masked) credentials."""
+
+    async def body(c: Any) -> str:
+        investor = await c.investors.get(investor_id)
+        lines = [_investor_line(investor)]
+        lines += [_account_line(a) for a in await c.investors.accounts(investor_id)]
+        for cred in await c.investors.store.credentials(investor_id):
+            lines.append(f"  credential {cred.institution} ({cred.env}) key {cred.key_suffix}")
+        return "\n".join(lines)
+
+    typer.echo(with_container(config, body))
+
+
+@investors_app.command("create")
+def investors_create(
+    investor_id: str,
+    name: Annotated[str, typer.Option("--name", help="Display name.")] = "",
+    config: ConfigOption = None,
+) -> None:
+    """Onboard an investor (exit 1 naming the existing one when the id is taken)."""
+
+    async def body(c: Any) -> Any:
+        try:
+            return await c.investors.create(investor_id, name, actor="cli")
+        except ValueError as e:
+            fail(f"error: {e}", 2)
+
+    typer.echo(f"created {_investor_line(with_container(config, body))}")
+
+
+@investors_app.command("disable")
+def investors_disable(
+    investor_id: str,
+    reason: Annotated[str, typer.Option(help="Why (audited).")] = "",
+    config: ConfigOption = None,
+) -> None:
+    """Offboard: stop their work, revoke consent, delete credentials; keep audit and history."""
+
+    async def body(c: Any) -> Any:
+        return await c.investors.disable(investor_id, actor="cli", reason=reason)
+
+    typer.echo(f"disabled {_investor_line(with_container(config, body))}")
+
+
 @app.command()
 def serve(
     config: ConfigOption = None,

@@ -354,3 +354,59 @@ class WorkflowRunRow(SQLModel, table=True):
     decided_at: datetime | None = None
     decided_by: str | None = Field(default=None, max_length=100)
     finished_at: datetime | None = None
+
+
+class InvestorRow(SQLModel, table=True):
+    """An investor (issue 13: investors are data). `search_name` is the lower-cased display name,
+    so that searching is the same on both engines."""
+
+    __tablename__ = "investors"
+    id: str = Field(primary_key=True, max_length=64)
+    display_name: str = Field(default="", max_length=200)
+    search_name: str = Field(default="", max_length=200, index=True)
+    status: str = Field(max_length=20, index=True)  # active | disabled
+    created_at: datetime
+    updated_at: datetime
+    disabled_at: datetime | None = None
+
+
+class InvestorAccountRow(SQLModel, table=True):
+    """One account of one investor and the source that reads it (a string: kis, kiwoom,
+    openbanking, ...). (source, external_ref) is unique; NULL refs (seeded accounts the source
+    resolves by id) never collide."""
+
+    __tablename__ = "investor_accounts"
+    __table_args__ = (UniqueConstraint("source", "external_ref"),)
+    id: str = Field(primary_key=True, max_length=64)
+    investor_id: str = Field(foreign_key="investors.id", index=True, max_length=64)
+    source: str = Field(max_length=40)
+    institution: str = Field(default="", max_length=10)
+    kind: str = Field(default="", max_length=20)
+    external_ref: str | None = Field(default=None, max_length=64)
+    masked_number: str = Field(default="", max_length=40)
+    name: str = Field(default="", max_length=200)
+    origin: str = Field(default="manual", max_length=20)
+    enabled: bool = True
+    overrides: dict[str, Any] | None = _json()
+    created_at: datetime
+    updated_at: datetime
+
+
+class InstitutionCredentialRow(SQLModel, table=True):
+    """An investor's credential at one institution (a KIS app key + secret + account). The
+    secrets are one encrypted JSON blob; `fingerprint` (SHA-256 of the app key) keeps one key from
+    being attached to two investors without storing the key in the clear."""
+
+    __tablename__ = "institution_credentials"
+    __table_args__ = (UniqueConstraint("investor_id", "institution"),)
+    id: str = Field(primary_key=True, max_length=40)
+    investor_id: str = Field(foreign_key="investors.id", index=True, max_length=64)
+    institution: str = Field(max_length=40)
+    env: str = Field(default="real", max_length=10)
+    fingerprint: str = Field(max_length=64, unique=True)
+    key_suffix: str = Field(default="", max_length=20)
+    account_id: str | None = Field(default=None, max_length=64)
+    ciphertext: str
+    status: str = Field(default="active", max_length=20)
+    created_at: datetime
+    updated_at: datetime

@@ -23,6 +23,7 @@
     ├── ReconciliationError         books differ beyond tolerance
     ├── NotFound                    no such record (a break, an intent, a run): check the id
     ├── StateConflict               the record's current state does not allow this action
+    ├── Conflict                    the record exists already (names it); nothing written (409)
     ├── InvalidRequest              the request itself is malformed (empty comment, ...)
     └── IntegrityError              our own records are inconsistent (e.g. broken audit chain)
 
@@ -151,3 +152,11 @@ class InvalidInput(InvalidRequest):
 
 class IntegrityError(OrchestratorError):
     """Our own records are inconsistent (a broken audit chain, an impossible state change)."""
+
+
+class Conflict(OrchestratorError):
+    """The record already exists (or clashes with one); `existing` names it. Nothing was written."""
+
+    def __init__(self, message: str, *, existing: str) -> None:
+        super().__init__(message)
+        self.existing = existing

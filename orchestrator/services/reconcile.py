@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Protocol
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -139,10 +140,33 @@ class ReconciliationSettings(BaseModel):
 
     def users(self) -> dict[str, tuple[ReconciledAccountSettings, ...]]:
         """Configured accounts grouped by user, in configuration order."""
-        grouped: dict[str, list[ReconciledAccountSettings]] = {}
-        for a in self.accounts:
-            grouped.setdefault(a.user, []).append(a)
-        return {user: tuple(accounts) for user, accounts in grouped.items()}
+        return group_by_user(self.accounts)
+
+
+def group_by_user(
+    accounts: Iterable[ReconciledAccountSettings],
+) -> dict[str, tuple[ReconciledAccountSettings, ...]]:
+    grouped: dict[str, list[ReconciledAccountSettings]] = {}
+    for a in accounts:
+        grouped.setdefault(a.user, []).append(a)
+    return {user: tuple(accounts) for user, accounts in grouped.items()}
+
+
+class AccountMapping(Protocol):
+    """Which accounts are reconciled and which source reads each: investor records in the
+    service (orchestrator.services.investors), a fixed list in tests and tools."""
+
+    async def reconciled_accounts(self) -> Sequence[ReconciledAccountSettings]: ...
+
+
+class StaticAccounts:
+    """The mapping given in settings (`reconciliation.accounts`) and nothing else."""
+
+    def __init__(self, accounts: Sequence[ReconciledAccountSettings]) -> None:
+        self._accounts = tuple(accounts)
+
+    async def reconciled_accounts(self) -> tuple[ReconciledAccountSettings, ...]:
+        return self._accounts
 
 
 # --- Service -----------------------------------------------------------------------------------
@@ -174,8 +198,11 @@ class ReconcileService:
         clock: Clock,
         order_sources: Mapping[str, OrderListSource] | None = None,
         new_id: Callable[[], str] | None = None,
+        accounts: AccountMapping | None = None,
     ) -> None:
         self._settings = settings
+        # Investor records when given (the service); else the settings' list (tests, tools).
+        self._mapping: AccountMapping = accounts or StaticAccounts(settings.accounts)
         self._tolerances = settings.tolerances()
         self._sources = sources
         self._order_sources = order_sources or {}
@@ -196,9 +223,9 @@ class ReconcileService:
         if problems:
             raise ConfigError("\n".join(problems))
 
-    def investors(self) -> list[str]:
-        """Every user with an account to reconcile, in configuration order."""
-        return list(self._settings.users())
+    async def investors(self) -> list[str]:
+        """Every investor with an account to reconcile (active investors, enabled accounts)."""
+        return list(group_by_user(await self._mapping.reconciled_accounts()))
 
     async def reconcile_investor(
         self, user_id: str, *, key: str, attempt: int = 0, trigger: str = "manual"
@@ -209,8 +236,8 @@ class ReconcileService:
         attempt that finished means the work is done (its status is returned, nothing is read
         again); one left `running` died with its worker and is closed as an error first.
         """
-        if user_id not in self._settings.users():
-            raise ConfigError(f"reconciliation: no accounts configured for investor {user_id!r}")
+        if user_id not in await self.investors():
+            raise ConfigError(f"reconciliation: no accounts to reconcile for investor {user_id!r}")
         for n in range(attempt + 1):
             run_id = task_run_id(key, user_id, n)
             status = await self._store.run_status(run_id)
@@ -251,8 +278,10 @@ class ReconcileService:
         """
         run_id = run_id or self._new_id()
         started = self._clock.now()
-        all_users = self._settings.users()
-        users_of = all_users if users is None else {u: all_users[u] for u in users}
+        all_users = group_by_user(await self._mapping.reconciled_accounts())
+        users_of = (
+            all_users if users is None else {u: all_users[u] for u in users if u in all_users}
+        )
         with structlog.contextvars.bound_contextvars(run_id=run_id):
             log.info(
                 "reconcile.run_started",
@@ -311,7 +340,9 @@ class ReconcileService:
         """Operator action: take a run's successful readings as the new baseline (after checking a
         break is a legitimate change, e.g. a deposit made by hand). Returns rows accepted."""
         accounts = [
-            a.account for a in self._settings.accounts if user_id is None or a.user == user_id
+            a.account
+            for a in await self._mapping.reconciled_accounts()
+            if user_id is None or a.user == user_id
         ]
         count = await self._store.accept(run_id, accounts)
         log.info("reconcile.baseline_accepted", accepted_run_id=run_id, user_id=user_id, rows=count)
@@ -431,8 +462,10 @@ class ReconcileService:
         orders = await self._journal.orders_since(account.account, orders_since - _INTENT_MARGIN)
         broker_orders = None
         orders_error = None
-        if account.orders is not None and reading.snapshot is not None:
-            order_source = self._order_sources[account.orders]
+        order_source = None if account.orders is None else self._order_sources.get(account.orders)
+        if account.orders is not None and order_source is None:
+            orders_error = f"no order source named {account.orders!r}"
+        elif order_source is not None and reading.snapshot is not None:
             try:
                 broker_orders = tuple(
                     await order_source.orders_since(reading.snapshot.account, orders_since)
@@ -589,6 +622,7 @@ def _report(
 __all__ = [
     "OPEN",
     "RESOLVED",
+    "AccountMapping",
     "BreakView",
     "PendingView",
     "ReconcileService",
@@ -596,6 +630,7 @@ __all__ = [
     "ReconciliationReport",
     "ReconciliationSettings",
     "SourceSummary",
+    "StaticAccounts",
     "format_report",
     "portfolio_dict",
 ]

@@ -25,23 +25,22 @@ from orchestrator.domain.model import (
 )
 from orchestrator.ports import AccountSource, AuditLog, Clock, MarketData, Notifier
 from orchestrator.ports import workflows as wf
-from orchestrator.services.reconcile import ReconcileService, ReconciliationSettings
+from orchestrator.services.reconcile import AccountMapping, ReconcileService
 
 log = structlog.get_logger(__name__)
 
 
 class AccountDirectory:
-    """Which source reads which of a user's accounts, from the `reconciliation.accounts` list."""
+    """Which source reads which of a user's accounts, from the account mapping (investor
+    records in the service)."""
 
-    def __init__(
-        self, settings: ReconciliationSettings, sources: Mapping[str, AccountSource]
-    ) -> None:
-        self._settings = settings
+    def __init__(self, mapping: AccountMapping, sources: Mapping[str, AccountSource]) -> None:
+        self._mapping = mapping
         self._sources = sources
 
     async def accounts(self, user_id: str) -> list[tuple[AccountSource, AccountRef]]:
         found: list[tuple[AccountSource, AccountRef]] = []
-        for entry in self._settings.accounts:
+        for entry in await self._mapping.reconciled_accounts():
             if entry.user != user_id or entry.source not in self._sources:
                 continue
             source = self._sources[entry.source]
