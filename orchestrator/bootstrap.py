@@ -48,6 +48,7 @@ from orchestrator.api.app import create_api
 from orchestrator.api.auth import ApiKey
 from orchestrator.api.commands import CommandDeps, commands_router
 from orchestrator.api.health import ReadinessCheck
+from orchestrator.api.investors import investors_router
 from orchestrator.api.ops_metrics import OperationsMetrics
 from orchestrator.api.routes import ApiDeps, StatusProbes, metrics_router, operator_router
 from orchestrator.calendar import KrxCalendar
@@ -929,6 +930,7 @@ def build_api(container: Container) -> FastAPI:
         routers=[
             operator_router(deps),
             commands_router(_command_deps(container, deps)),
+            investors_router(deps.keys, container.investors),
             metrics_router(render_metrics, refresh_metrics),
         ],
     )

@@ -28,6 +28,7 @@ from pydantic import BaseModel
 
 from orchestrator.domain.errors import (
     ConfigError,
+    Conflict,
     GuardrailViolation,
     InvalidRequest,
     NotFound,
@@ -42,6 +43,7 @@ from orchestrator.domain.errors import (
 STATUS_BY_ERROR: tuple[tuple[type[OrchestratorError], int], ...] = (
     (NotFound, 404),
     (StateConflict, 409),
+    (Conflict, 409),
     (GuardrailViolation, 409),
     (InvalidRequest, 422),
     (RequestRefused, 422),

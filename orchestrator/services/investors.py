@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from orchestrator.domain.errors import ConfigError, Conflict, NotFound
+from orchestrator.domain.errors import ConfigError, Conflict, InvalidRequest, NotFound
 from orchestrator.domain.investors import (
     ACCOUNT_ID,
     INVESTOR_ID,
@@ -174,14 +174,15 @@ def validate_overrides(source: str, overrides: Mapping[str, Any]) -> dict[str, A
     """Check overrides as reconciliation would read them; ValueError names the bad field."""
     unknown = sorted(set(overrides) - OVERRIDABLE)
     if unknown:
-        raise ValueError(f"cannot override {', '.join(unknown)} (allowed: {sorted(OVERRIDABLE)})")
+        allowed = ", ".join(sorted(OVERRIDABLE))
+        raise InvalidRequest(f"cannot override {', '.join(unknown)} (allowed: {allowed})")
     data = {**SOURCE_DEFAULTS.get(source, {}), **overrides}
     data.setdefault("source", source)
     try:
         ReconciledAccountSettings.model_validate({"user": "x", "account": "x", **data})
     except ValidationError as e:
         first = e.errors()[0]
-        raise ValueError(f"{format_loc(first['loc'])}: {first['msg']}") from e
+        raise InvalidRequest(f"{format_loc(first['loc'])}: {first['msg']}") from e
     return dict(overrides)
 
 
@@ -228,7 +229,7 @@ class InvestorService:
 
     async def create(self, investor_id: str, display_name: str, *, actor: str) -> Investor:
         if not INVESTOR_ID.fullmatch(investor_id):
-            raise ValueError(
+            raise InvalidRequest(
                 "id: lower-case letters, digits, '-' or '_', starting with a letter or digit, "
                 "at most 64 characters"
             )
@@ -322,9 +323,9 @@ class InvestorService:
     ) -> InvestorAccount:
         await self._require(investor_id)
         if not ACCOUNT_ID.fullmatch(account_id):
-            raise ValueError("account id: letters, digits, '.', '-' or '_', at most 64")
+            raise InvalidRequest("account id: letters, digits, '.', '-' or '_', at most 64")
         if not SOURCE_NAME.fullmatch(source):
-            raise ValueError("source: a lower-case source name such as kis or openbanking")
+            raise InvalidRequest("source: a lower-case source name such as kis or openbanking")
         now = self._clock.now()
         account = InvestorAccount(
             id=account_id,

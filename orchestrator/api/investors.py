@@ -1,0 +1,232 @@
+"""/api/v1/investors: onboarding as records. Reads need a viewer key; writes the operator role and
+are audited by the service with the key's name as the actor.
+
+Duplicates are 409 naming the existing record, unknown ids 404, bad fields 422 (the one
+domain-error mapping in orchestrator.api.errors). Credentials are only ever shown as a masked
+suffix; account references (fintech numbers, account numbers) never leave the service.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from orchestrator.api.auth import (
+    AUTH_RESPONSES,
+    MUTATION_RESPONSES,
+    ApiKey,
+    Principal,
+    authenticator,
+)
+from orchestrator.api.errors import error_responses
+from orchestrator.domain.investors import Credential, Investor, InvestorAccount
+from orchestrator.services.investors import InvestorService
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class InvestorIn(_In):
+    id: str = Field(min_length=1, max_length=64)
+    display_name: str = Field(default="", max_length=200)
+
+
+class DisableIn(_In):
+    reason: str = Field(default="", max_length=500)
+
+
+class AccountIn(_In):
+    id: str = Field(min_length=1, max_length=64)
+    source: str = Field(min_length=1, max_length=40)
+    institution: str = Field(default="", max_length=10)
+    kind: str = Field(default="", max_length=20)
+    name: str = Field(default="", max_length=200)
+    overrides: dict[str, Any] = Field(default_factory=dict)
+
+
+class AccountPatchIn(_In):
+    overrides: dict[str, Any] | None = None
+    enabled: bool | None = None
+
+
+class InvestorOut(BaseModel):
+    id: str
+    display_name: str
+    status: Literal["active", "disabled"]
+    created_at: datetime
+    updated_at: datetime
+    disabled_at: datetime | None
+
+    @classmethod
+    def of(cls, i: Investor) -> InvestorOut:
+        return cls(
+            id=i.id,
+            display_name=i.display_name,
+            status=i.status,
+            created_at=i.created_at,
+            updated_at=i.updated_at,
+            disabled_at=i.disabled_at,
+        )
+
+
+class InvestorPageOut(BaseModel):
+    items: list[InvestorOut]
+    next_cursor: str | None
+
+
+class AccountOut(BaseModel):
+    id: str
+    investor_id: str
+    source: str
+    institution: str
+    kind: str
+    masked_number: str
+    name: str
+    origin: str
+    enabled: bool
+    overrides: dict[str, Any]
+    reconcile: dict[str, Any] = Field(description="What reconciliation reads (derived + overrides)")
+
+    @classmethod
+    def of(cls, a: InvestorAccount) -> AccountOut:
+        return cls(
+            id=a.id,
+            investor_id=a.investor_id,
+            source=a.source,
+            institution=a.institution,
+            kind=a.kind,
+            masked_number=a.masked_number,
+            name=a.name,
+            origin=a.origin,
+            enabled=a.enabled,
+            overrides=dict(a.overrides),
+            reconcile=a.reconcile_fields(),
+        )
+
+
+class CredentialOut(BaseModel):
+    institution: str
+    env: str
+    key_suffix: str = Field(description="Masked: the last characters of the key only")
+    account_id: str | None
+    status: str
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, c: Credential) -> CredentialOut:
+        return cls(
+            institution=c.institution,
+            env=c.env,
+            key_suffix=c.key_suffix,
+            account_id=c.account_id,
+            status=c.status,
+            updated_at=c.updated_at,
+        )
+
+
+class InvestorDetailOut(InvestorOut):
+    accounts: list[AccountOut]
+    credentials: list[CredentialOut]
+
+
+def investors_router(keys: tuple[ApiKey, ...], service: InvestorService) -> APIRouter:
+    require = authenticator(keys)
+    viewer = Depends(require("viewer"))
+    operator = Depends(require("operator"))
+    router = APIRouter(prefix="/api/v1", responses=AUTH_RESPONSES, tags=["investors"])
+    writes = {**MUTATION_RESPONSES, **error_responses(404, 409, 422)}
+
+    @router.get("/investors", response_model=InvestorPageOut, dependencies=[viewer])
+    async def list_investors(
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        cursor: Annotated[str | None, Query(max_length=64)] = None,
+        search: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+        status: Annotated[Literal["active", "disabled"] | None, Query()] = None,
+    ) -> InvestorPageOut:
+        """Investors by id, `limit` at a time; pass `next_cursor` back as `cursor`. `search`
+        matches an id prefix or part of the display name."""
+        page = await service.list(limit=limit, cursor=cursor, search=search, status=status)
+        return InvestorPageOut(
+            items=[InvestorOut.of(i) for i in page.items], next_cursor=page.next_cursor
+        )
+
+    @router.post("/investors", status_code=201, response_model=InvestorOut, responses=writes)
+    async def create_investor(body: InvestorIn, who: Principal = operator) -> InvestorOut:
+        """Onboard an investor (409 naming the existing one when the id is taken)."""
+        return InvestorOut.of(await service.create(body.id, body.display_name, actor=who.name))
+
+    @router.get(
+        "/investors/{investor_id}",
+        response_model=InvestorDetailOut,
+        dependencies=[viewer],
+        responses=error_responses(404),
+    )
+    async def show_investor(investor_id: str) -> InvestorDetailOut:
+        """One investor with accounts and masked credentials."""
+        investor = await service.get(investor_id)
+        accounts = await service.accounts(investor_id)
+        credentials = await service.store.credentials(investor_id)
+        return InvestorDetailOut(
+            **InvestorOut.of(investor).model_dump(),
+            accounts=[AccountOut.of(a) for a in accounts],
+            credentials=[CredentialOut.of(c) for c in credentials],
+        )
+
+    @router.post("/investors/{investor_id}/disable", response_model=InvestorOut, responses=writes)
+    async def disable_investor(
+        investor_id: str, body: DisableIn, who: Principal = operator
+    ) -> InvestorOut:
+        """Offboard: stop their scheduled work, revoke consent, delete tokens and credentials;
+        audit and history stay."""
+        return InvestorOut.of(
+            await service.disable(investor_id, actor=who.name, reason=body.reason)
+        )
+
+    @router.get(
+        "/investors/{investor_id}/accounts",
+        response_model=list[AccountOut],
+        dependencies=[viewer],
+        responses=error_responses(404),
+    )
+    async def list_accounts(investor_id: str) -> list[AccountOut]:
+        """The investor's accounts and what reconciliation reads of each."""
+        return [AccountOut.of(a) for a in await service.accounts(investor_id)]
+
+    @router.post(
+        "/investors/{investor_id}/accounts",
+        status_code=201,
+        response_model=AccountOut,
+        responses=writes,
+    )
+    async def add_account(
+        investor_id: str, body: AccountIn, who: Principal = operator
+    ) -> AccountOut:
+        """Register an account by hand (discovery registers the ones it finds)."""
+        account = await service.add_account(
+            investor_id,
+            account_id=body.id,
+            source=body.source,
+            actor=who.name,
+            institution=body.institution,
+            kind=body.kind,
+            name=body.name,
+            overrides=body.overrides,
+        )
+        return AccountOut.of(account)
+
+    @router.patch("/accounts/{account_id}", response_model=AccountOut, responses=writes)
+    async def update_account(
+        account_id: str, body: AccountPatchIn, who: Principal = operator
+    ) -> AccountOut:
+        """Override what reconciliation reads of one account, or stop reading it."""
+        return AccountOut.of(
+            await service.update_account(
+                account_id, actor=who.name, overrides=body.overrides, enabled=body.enabled
+            )
+        )
+
+    return router
