@@ -68,7 +68,7 @@ from orchestrator.scheduling import (
 from orchestrator.services.breaks import BreakService
 from orchestrator.services.fanout import FanOut, InProcessEngine, InvestorTaskRunner
 from orchestrator.services.investor_work import ServiceInvestorWork
-from orchestrator.services.investors import InvestorService, seed_from_settings
+from orchestrator.services.investors import InvestorService, Offboarder, seed_from_settings
 from orchestrator.services.orders import OrderService, WorkflowOrders
 from orchestrator.services.reconcile import ReconcileService, ReconciliationSettings
 from orchestrator.services.upkeep import retry_failed_recovery
@@ -433,6 +433,8 @@ def _build_services(c: Container) -> None:
     # Investors and their accounts are records; the settings' users and accounts seed them
     # (imported once, idempotently, on first use) so the embedded default needs no steps.
     c.investors.set_default_seed(seed_from_settings(settings.users, recon_settings.accounts))
+    c.investors.add_offboarder(_offboard_openbanking(c))
+    c.investors.add_offboarder(_offboard_credentials(c))
     c.directory = AccountDirectory(c.investors, sources)
     c.reconcile = ReconcileService(
         settings=recon_settings,
@@ -500,6 +502,29 @@ class SandboxSession:
         if self._session == "auto":
             return self._calendar.is_open(at)
         return self._session == "open"
+
+
+def _offboard_openbanking(c: Container) -> Offboarder:
+    async def revoke(investor_id: str, actor: str) -> dict[str, str]:
+        # Revocation at the relay, token deletion and its audit entry are the consent's own.
+        if c.openbanking is None:
+            return {}
+        status = await c.openbanking.consent.revoke(investor_id)
+        return {"openbanking_consent": "revoked" if not status.granted else "still granted"}
+
+    return revoke
+
+
+def _offboard_credentials(c: Container) -> Offboarder:
+    async def delete(investor_id: str, actor: str) -> dict[str, str]:
+        removed = [
+            cred.institution
+            for cred in await c.investors.store.credentials(investor_id)
+            if await c.investors.store.delete_credential(investor_id, cred.institution)
+        ]
+        return {"credentials_deleted": ",".join(removed) or "none"}
+
+    return delete
 
 
 async def investor_ids(c: Container) -> list[str]:

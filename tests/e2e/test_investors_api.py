@@ -50,6 +50,8 @@ async def test_onboard_page_search_and_duplicates(service: Service) -> None:
 
 async def test_accounts_overrides_and_offboarding(service: Service) -> None:
     container, api, _ = service
+    assert container.openbanking is not None
+    assert (await container.openbanking.consent.status("demo")).granted
     detail = await api.get("/api/v1/investors/demo", headers=VIEWER)
     assert detail.status_code == 200
     accounts = {a["id"]: a for a in detail.json()["accounts"]}
@@ -77,4 +79,9 @@ async def test_accounts_overrides_and_offboarding(service: Service) -> None:
     assert off.json()["status"] == "disabled"
     assert await container.investors.reconciled_accounts() == ()
     assert await container.reconcile.investors() == []  # no scheduled work for them
+    assert not (await container.openbanking.consent.status("demo")).granted
+    disabled = [e for e in await container.audit.recent(50) if e.action == "investor.disabled"]
+    assert disabled[0].detail is not None
+    assert disabled[0].detail["openbanking_consent"] == "revoked"
+    assert disabled[0].detail["credentials_deleted"] == "none"
     assert (await container.audit.verify()).ok
