@@ -49,6 +49,7 @@ bench: install
 	$(BIN)/python -m bench.limiter_precision
 	$(BIN)/python -m bench.transactions_sync
 	$(BIN)/python -m bench.reconcile_throughput
+	$(BIN)/python -m bench.investors_list
 	$(BIN)/python -m bench.console_pages
 	$(BIN)/python -m bench.kis_stream
 
