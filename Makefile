@@ -52,6 +52,7 @@ bench: install
 	$(BIN)/python -m bench.investors_list
 	$(BIN)/python -m bench.console_pages
 	$(BIN)/python -m bench.kis_stream
+	$(BIN)/python -m bench.kiwoom_stack
 
 # Refresh the two console pictures the README shows (docs/*.png) from a real browser run.
 screenshots: install

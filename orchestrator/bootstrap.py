@@ -20,6 +20,7 @@ import structlog
 from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from adapters.brokers import PLUGINS, BrokerAdapters
 from adapters.db import migrate
 from adapters.db.audit import DbAuditLog
 from adapters.db.engine import Database
@@ -54,8 +55,9 @@ from orchestrator.api.routes import ApiDeps, StatusProbes, metrics_router, opera
 from orchestrator.calendar import KrxCalendar
 from orchestrator.clock import SystemClock
 from orchestrator.domain.errors import AlreadyRunning, AuthError, ConfigError, SourceError
+from orchestrator.domain.investors import add_source_defaults
 from orchestrator.logging import configure_logging
-from orchestrator.ports import AccountSource, Clock, MarketData, Notifier
+from orchestrator.ports import AccountSource, Clock, MarketData, Notifier, OrderExecutor
 from orchestrator.ports.tasks import FannedOut, InvestorTask, TaskEngine
 from orchestrator.ports.workflows import TradingCalendar
 from orchestrator.scheduling import (
@@ -66,6 +68,7 @@ from orchestrator.scheduling import (
     default_replica_id,
 )
 from orchestrator.services.breaks import BreakService
+from orchestrator.services.brokers import BrokerRouter
 from orchestrator.services.fanout import FanOut, InProcessEngine, InvestorTaskRunner
 from orchestrator.services.investor_work import ServiceInvestorWork
 from orchestrator.services.investors import InvestorService, Offboarder, seed_from_settings
@@ -124,6 +127,8 @@ class Container:
     kis_prices: StreamPrices | None = None
     kis_stream: KisStream | None = None
     openbanking: OpenBanking | None = None
+    # Further brokers (`brokers:` section), by name.
+    brokers: dict[str, BrokerAdapters] = field(default_factory=dict)
     orders: OrderService | None = None
     reconcile: ReconcileService | None = None
     runner: WorkflowRunner | None = None
@@ -310,13 +315,16 @@ def build(
     ob_settings = (
         loaded.section("openbanking", OpenBankingSettings) if loaded.has("openbanking") else None
     )
+    broker_settings = _broker_settings(loaded)
     if settings.mode == "sandbox" and attach_sandboxes is not None:
         base = attach_sandboxes.rstrip("/")
+        for name, broker in broker_settings.items():
+            broker_settings[name] = PLUGINS[name].with_base_url(broker, f"{base}/sandbox/{name}")
         if kis_settings is not None:
             kis_settings = kis_settings.model_copy(update={"base_url": f"{base}/sandbox/kis"})
         if ob_settings is not None:
             ob_settings = ob_settings.model_copy(update={"base_url": f"{base}/sandbox/openbanking"})
-    resilience_settings = _resilience_settings(loaded, kis_settings, ob_settings)
+    resilience_settings = _resilience_settings(loaded, kis_settings, ob_settings, broker_settings)
     default_notifier, clients = _notifier(settings, resilience_settings)
     notifier = notifier or default_notifier
     cipher = build_cipher(settings)
@@ -344,6 +352,17 @@ def build(
     if settings.mode == "sandbox" and attach_sandboxes is None:
         container.world = open_world(settings)
         container.sandbox_apps = _sandbox_apps(settings, kis_settings, container.world)
+        for name, broker in broker_settings.items():
+            plugin = PLUGINS[name]
+            app = plugin.sandbox_app(broker)
+            if container.world is not None:
+                try:
+                    app = durable(
+                        app, container.world, plugin.sandbox_world(broker), plugin.sandbox_state
+                    )
+                except WorldError as e:
+                    raise ConfigError(str(e)) from None
+            container.sandbox_apps[name] = app
 
     def transport(name: str) -> httpx.AsyncBaseTransport | None:
         app = container.sandbox_apps.get(name)
@@ -356,6 +375,13 @@ def build(
         container.kis = build_kis(kis_settings, container.resilience, vault, http, clock=clock)
         if kis_settings.realtime_enabled:
             container.kis_prices = StreamPrices()
+    for name, broker in broker_settings.items():
+        plugin = PLUGINS[name]
+        add_source_defaults(name, plugin.reconcile_defaults)
+        http = plugin.http_client(broker, transport(name))
+        container.http_clients.append(http)
+        vault = LockedSecrets(secrets, NamedLocks(db))
+        container.brokers[name] = plugin.build(broker, container.resilience, vault, http, clock)
     if ob_settings is not None:
         http = openbanking_http_client(ob_settings, transport=transport("openbanking"))
         container.http_clients.append(http)
@@ -393,8 +419,25 @@ async def _run_kis_stream(c: Container) -> None:
     await stream.run(c.orders)
 
 
+def _broker_settings(loaded: LoadedSettings) -> dict[str, Any]:
+    """Each `brokers:` entry validated by its adapter's model; unknown names are refused."""
+    found: dict[str, Any] = {}
+    for name in loaded.settings.brokers:
+        plugin = PLUGINS.get(name)
+        if plugin is None:
+            known = ", ".join(sorted(PLUGINS)) or "none"
+            raise ConfigError(
+                f"{loaded.where('brokers', name)}: brokers.{name}: unknown broker (known: {known})"
+            )
+        found[name] = loaded.subsection("brokers", name, plugin.settings_model)
+    return found
+
+
 def _resilience_settings(
-    loaded: LoadedSettings, kis: KisSettings | None, ob: OpenBankingSettings | None
+    loaded: LoadedSettings,
+    kis: KisSettings | None,
+    ob: OpenBankingSettings | None,
+    brokers: Mapping[str, Any] | None = None,
 ) -> ResilienceSettings:
     rs = loaded.section("resilience", ResilienceSettings)
     update: dict[str, Any] = {}
@@ -402,7 +445,9 @@ def _resilience_settings(
         update["redis_url"] = loaded.settings.redis_url
     # Configured budgets win over the adapters' declared vendor defaults (README: precedence).
     update["rate_limits"] = rs.effective_rate_limits(
-        kis.rate_limits() if kis else {}, ob.rate_limits() if ob else {}
+        kis.rate_limits() if kis else {},
+        ob.rate_limits() if ob else {},
+        *(PLUGINS[name].rate_limits(b) for name, b in (brokers or {}).items()),
     )
     return rs.model_copy(update=update)
 
@@ -411,19 +456,41 @@ def _build_services(c: Container) -> None:
     settings = c.settings
     sources: dict[str, AccountSource] = {}
     order_sources: dict[str, Any] = {}
+    executors: dict[str, OrderExecutor] = {}
     if c.kis is not None:
         sources[c.kis.accounts.name] = c.kis.accounts
-        order_sources[c.kis.executor.name] = c.kis.executor
+        executors[c.kis.executor.name] = c.kis.executor
+    for broker in c.brokers.values():
+        sources[broker.accounts.name] = broker.accounts
+        executors[broker.executor.name] = broker.executor
+    order_sources.update(executors)
+    if c.openbanking is not None:
+        sources[c.openbanking.source.name] = c.openbanking.source
+    recon_settings = c.loaded.section("reconciliation", ReconciliationSettings)
+    if len(executors) == 1:
+        (executor,) = executors.values()
         c.orders = OrderService(
             DbOrderJournal(c.db, c.cipher),
-            c.kis.executor,
+            executor,
             c.clock,
             guard=KillSwitchGuard(c.workflow_store),
             notifier=c.notifier,
         )
-    if c.openbanking is not None:
-        sources[c.openbanking.source.name] = c.openbanking.source
-    recon_settings = c.loaded.section("reconciliation", ReconciliationSettings)
+    elif executors:
+        # Each trading account names its broker (`orders:` of its reconciliation entry).
+        router = BrokerRouter(
+            executors,
+            {a.account: a.orders for a in recon_settings.accounts if a.orders in executors},
+        )
+        c.orders = OrderService(
+            DbOrderJournal(c.db, c.cipher),
+            router,
+            c.clock,
+            guard=KillSwitchGuard(c.workflow_store),
+            notifier=c.notifier,
+            broker_of=router.broker_of,
+            brokers=router.names,
+        )
     users = {u.id for u in settings.users}
     for i, account in enumerate(recon_settings.accounts):
         if account.user not in users:
@@ -535,9 +602,9 @@ async def investor_ids(c: Container) -> list[str]:
 def _build_tasks(c: Container) -> None:
     """The per-investor functions, and the engine that runs them for each fire."""
 
-    async def trading_account(investor: str) -> Any:
+    async def trading_accounts(investor: str) -> Any:
         assert c.directory is not None
-        return await c.directory.trading_account(investor)
+        return await c.directory.trading_accounts(investor)
 
     async def workflow(schedule_id: str, task: InvestorTask) -> object:
         if c.runner is None:
@@ -553,7 +620,7 @@ def _build_tasks(c: Container) -> None:
     work = ServiceInvestorWork(
         reconcile=c.reconcile,
         orders=c.orders,
-        trading_account=trading_account if c.directory is not None else None,
+        trading_accounts=trading_accounts if c.directory is not None else None,
         workflow=workflow,
         tokens=tokens,
     )
@@ -587,6 +654,8 @@ def _token_upkeep_action(c: Container) -> Action:
         # KIS tokens belong to the app key, not to an investor: renewed once per fire.
         if c.kis is not None:
             await c.kis.tokens.current()
+        for broker in c.brokers.values():
+            await broker.renew_token()
         assert c.fanout is not None
         return await c.fanout(fire, "tokens", await investor_ids(c))
 

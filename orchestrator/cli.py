@@ -192,16 +192,29 @@ def sandbox_kis(
 
 def _served_command(served: ServedSandbox) -> Callable[..., None]:
     flavours = " or ".join(served.flavours)
+    default_state = f"var/sandbox-{served.name}.db"
+
+    port_option = typer.Option(served.default_port, help="TCP port.")
+    env_option = typer.Option(served.flavours[0], help=f"Flavour: {flavours}.")
+    state_option = typer.Option(
+        None, "--state", help=f"File the world persists in (default {default_state})."
+    )
+    ephemeral_option = typer.Option(
+        False, "--ephemeral", help="Keep the world in memory only (reseeded each start)."
+    )
 
     def command(
         host: HostOption = "127.0.0.1",
-        port: int = typer.Option(served.default_port, help="TCP port."),
-        env: str = typer.Option(served.flavours[0], help=f"Flavour: {flavours}."),
+        port: int = port_option,
+        env: str = env_option,
         seed: SeedOption = None,
+        state: Path | None = state_option,
+        ephemeral: bool = ephemeral_option,
     ) -> None:
         if env not in served.flavours:
             fail(f"--env must be {flavours}", 2)
-        served.serve(host, port, env, seed)
+        path = _sandbox_state(state, default_state, ephemeral)
+        _serve_sandbox(lambda: served.serve(host, port, env, seed, path))
 
     command.__doc__ = served.summary
     return command
@@ -320,7 +333,11 @@ def orders_place(
     qty: Annotated[int, typer.Option(help="Whole shares.", min=1)],
     price: Annotated[str | None, typer.Option(help="Limit price (KRW); omit for market.")] = None,
     key: Annotated[str | None, typer.Option(help="Idempotency key (repeat safely).")] = None,
-    user: Annotated[str, typer.Option(help="Whose KIS account.")] = "demo",
+    user: Annotated[str, typer.Option(help="Whose trading account.")] = "demo",
+    account: Annotated[
+        str | None,
+        typer.Option(help="Trading account id (e.g. kis-main); default the user's first."),
+    ] = None,
     show_balance: Annotated[bool, typer.Option(help="Read KIS cash and positions after.")] = True,
     config: ConfigOption = None,
 ) -> None:
@@ -329,9 +346,9 @@ def orders_place(
 
     async def body(c: Any) -> Any:
         service = _orders(c)
-        account = await c.directory.trading_account(user)
+        target = await c.directory.trading_account(user, account)
         result = await place_command(
-            service, account, symbol=symbol, side=side, quantity=qty, price=price, key=key
+            service, target, symbol=symbol, side=side, quantity=qty, price=price, key=key
         )
         text = result.text
         if show_balance and result.exit_code == 0:

@@ -201,6 +201,9 @@ class Settings(BaseSettings):
     scheduler: dict[str, Any] = Field(default_factory=dict)
     reconciliation: dict[str, Any] = Field(default_factory=dict)
     workflows: dict[str, Any] = Field(default_factory=dict)
+    # Further brokers behind the ports, by name (`brokers: {<name>: {...}}`): each section is
+    # validated by its adapter's own model; the core knows none of them.
+    brokers: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @classmethod
     def settings_customise_sources(
@@ -260,6 +263,18 @@ class LoadedSettings:
 
     def sections(self) -> Mapping[str, BaseModel]:
         return dict(self._sections)
+
+    def subsection(self, name: str, key: str, model: type[M]) -> M:
+        """Validate `name.key` (e.g. one broker under `brokers:`) with its own model."""
+        data = getattr(self.settings, name)[key]
+        try:
+            return model.model_validate(data)
+        except ValidationError as e:
+            raise ConfigError(_describe(e, self.source, prefix=(name, key))) from e
+
+    def where(self, *loc: int | str) -> str:
+        """`file:line:column` of a settings key, for errors the core raises itself."""
+        return self.source.where(loc) if self.source is not None else "(settings)"
 
 
 def _describe(

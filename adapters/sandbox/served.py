@@ -17,13 +17,16 @@ class ServedSandbox:
     summary: str
     flavours: tuple[str, ...]
     default_port: int
-    serve: Callable[[str, int, str, Path | None], None]  # host, port, flavour, seed path
+    # host, port, flavour, seed path, state file (None: in memory)
+    serve: Callable[[str, int, str, Path | None, Path | None], None]
 
 
-def _serve_kiwoom(host: str, port: int, flavour: str, seed: Path | None) -> None:
+def _serve_kiwoom(
+    host: str, port: int, flavour: str, seed: Path | None, state: Path | None
+) -> None:
     from adapters.sandbox.kiwoom import serve
 
-    serve(host, port, flavour, seed)
+    serve(host, port, flavour, seed, state)
 
 
 SERVED: tuple[ServedSandbox, ...] = (

@@ -1,11 +1,11 @@
 """Investors as data: the investor, the accounts they hold and the institution credentials they
 brought, and the rule that derives which source reads which account.
 
-An account's `source` is a plain string naming the AccountSource that reads it (`kis`, `kiwoom`,
-`openbanking`, ...): the core never enumerates vendors, so a new broker is a new string, not a new
-field. Reconciliation settings of an account are derived from its source (`SOURCE_DEFAULTS`) and
-overridden per account (`overrides`), so a discovered account is reconciled without anyone writing
-configuration for it.
+An account's `source` is a plain string naming the AccountSource that reads it (`kis`,
+`openbanking`, a broker added behind the ports): the core never enumerates vendors, so a new
+broker is a new string, not a new field. Reconciliation settings of an account are derived from
+its source (`SOURCE_DEFAULTS`) and overridden per account (`overrides`), so a discovered account
+is reconciled without anyone writing configuration for it.
 """
 
 from __future__ import annotations
@@ -31,8 +31,15 @@ SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 SOURCE_DEFAULTS: dict[str, dict[str, Any]] = {
     "openbanking": {"positions": False, "transactions": True},
     "kis": {"cash_field": "withdrawable", "orders": "kis"},
-    "kiwoom": {"cash_field": "withdrawable", "orders": "kiwoom"},
 }
+
+
+def add_source_defaults(source: str, defaults: dict[str, Any]) -> None:
+    """Defaults of a source the core does not list (a broker the composition root wired behind
+    the ports, e.g. `{"orders": <its name>}`); the listed ones are never replaced."""
+    SOURCE_DEFAULTS.setdefault(source, dict(defaults))
+
+
 OVERRIDABLE = frozenset(
     {"cash_field", "positions", "transactions", "orders", "transfers_to", "source"}
 )

@@ -47,6 +47,7 @@ class WorkflowOrderRequest:
     order_type: OrderType
     limit_price: Decimal | None = None
     origin: str = "workflow"
+    account_id: str | None = None  # None: the user's first trading account
 
     def __post_init__(self) -> None:
         check_quantity(self, "quantity")
@@ -141,8 +142,11 @@ class PortfolioView:
 class PortfolioReader(Protocol):
     """Consolidated positions, cash by institution, KIS orderable cash and last quotes."""
 
-    async def portfolio(self, user_id: str, symbols: Sequence[str]) -> PortfolioView:
-        """A fresh view; quotes include `symbols` even when not held.
+    async def portfolio(
+        self, user_id: str, symbols: Sequence[str], account_id: str | None = None
+    ) -> PortfolioView:
+        """A fresh view; quotes include `symbols` even when not held. `kis_orderable` is the
+        orderable cash of trading account `account_id` (None: the user's first).
 
         Raises SourceUnavailable (retry later) or AuthError/ConsentRequired. Safe to repeat.
         """

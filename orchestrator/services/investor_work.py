@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from orchestrator.domain.errors import ConfigError, SourceError
@@ -19,7 +19,8 @@ from orchestrator.ports.tasks import InvestorTask
 from orchestrator.services.orders import OrderService
 from orchestrator.services.reconcile import ReconcileService
 
-TradingAccount = Callable[[str], Awaitable[AccountRef]]
+# Every trading account of the investor (one per broker it trades with).
+TradingAccounts = Callable[[str], Awaitable[Sequence[AccountRef]]]
 WorkflowFire = Callable[[str, InvestorTask], Awaitable[object]]
 TokenRefresh = Callable[[str], Awaitable[None]]
 
@@ -30,7 +31,7 @@ class ServiceInvestorWork:
 
     reconcile: ReconcileService | None = None
     orders: OrderService | None = None
-    trading_account: TradingAccount | None = None
+    trading_accounts: TradingAccounts | None = None
     workflow: WorkflowFire | None = None
     tokens: TokenRefresh | None = None
 
@@ -57,10 +58,11 @@ class ServiceInvestorWork:
             return "not ready"
         settled = await self.orders.resolve_pending(user_id=investor)
         fills = 0
-        if self.trading_account is not None:
+        if self.trading_accounts is not None:
             try:
-                account = await self.trading_account(investor)
+                accounts = await self.trading_accounts(investor)
             except SourceError:
                 return f"{len(settled)} open outcomes; no trading account"
-            fills = (await self.orders.sync_fills(account)).fills_recorded
+            for account in accounts:
+                fills += (await self.orders.sync_fills(account)).fills_recorded
         return f"{len(settled)} open outcomes, {fills} fills recorded"

@@ -240,9 +240,15 @@ class OrderService:
         new_id: Callable[[], str] = _new_id,
         actor: str = "orchestrator",
         notifier: Notifier | None = None,
+        broker_of: Callable[[AccountRef], str] | None = None,
+        brokers: Sequence[str] | None = None,
     ) -> None:
+        # With several brokers behind `executor` (a router), `broker_of` names the broker an
+        # account trades with (recorded on its intents) and `brokers` lists them for settling.
         self._journal = journal
         self._executor = executor
+        self._broker_of = broker_of or (lambda _account: executor.name)
+        self._brokers = tuple(brokers) if brokers else (executor.name,)
         self._clock = clock
         self._sleep = sleep
         self._policy = policy or OrderPolicy()
@@ -310,7 +316,7 @@ class OrderService:
             await self._guard.check(intent)
         record, created = await self._journal.record(
             intent,
-            broker=self._executor.name,
+            broker=self._broker_of(intent.account),
             audit=self._event("order.intent_recorded", intent, actor, origin=intent.origin),
         )
         if not created:
@@ -540,7 +546,7 @@ class OrderService:
         failures = 0
         log.info("orders.recovery_started", broker=self._executor.name)
         while True:
-            pending = await self._journal.unresolved(self._executor.name)
+            pending = await self._unresolved()
             results, failed = await self._settle(pending, crashed_before=self._clock.now())
             if not failed:
                 # Every send the dead process may have made is now UNKNOWN (never resent) and
@@ -574,12 +580,18 @@ class OrderService:
         A PENDING_SUBMIT intent or REQUESTED cancel younger than `stale_pending` is left alone: it
         may be in flight in this or another process right now.
         """
-        pending = await self._journal.unresolved(self._executor.name)
+        pending = await self._unresolved()
         if user_id is not None:
             pending = [r for r in pending if r.intent.account.user_id == user_id]
         crashed_before = self._clock.now() - self._policy.stale_pending
         results, _ = await self._settle(pending, crashed_before=crashed_before)
         return results
+
+    async def _unresolved(self) -> list[OrderRecord]:
+        pending: list[OrderRecord] = []
+        for broker in self._brokers:
+            pending += await self._journal.unresolved(broker)
+        return sorted(pending, key=lambda r: r.intent.created_at)
 
     async def resolve(self, intent_id: str) -> OrderRecord:
         """Settle one intent from the broker's list if its outcome is open; return it."""
@@ -1141,18 +1153,21 @@ def _context(record: OrderRecord) -> dict[str, str]:
 class WorkflowOrders:
     """The OrderService in the workflow runner's OrderPlacer role.
 
-    `account_for(user_id)` names the user's trading account (bootstrap knows the links). Outcomes
+    `account_for(user_id, account_id)` names the user's trading account (bootstrap knows the
+    links; `account_id` None: the first), whichever broker holds it. Outcomes
     come back as states, not exceptions: REJECTED and NOT_FOUND carry the reason in `message`.
     """
 
     def __init__(
-        self, service: OrderService, account_for: Callable[[str], Awaitable[AccountRef]]
+        self,
+        service: OrderService,
+        account_for: Callable[[str, str | None], Awaitable[AccountRef]],
     ) -> None:
         self._service = service
         self._account_for = account_for
 
     async def place(self, request: wf.WorkflowOrderRequest) -> wf.OrderOutcome:
-        account = await self._account_for(request.user_id)
+        account = await self._account_for(request.user_id, request.account_id)
         record = await self._service.place(
             OrderRequest(
                 idempotency_key=request.idempotency_key,

@@ -18,7 +18,6 @@ from orchestrator.domain.model import (
     AccountRef,
     AuditEvent,
     CashBalance,
-    Institution,
     OrderIntent,
     Position,
     Quote,
@@ -48,12 +47,36 @@ class AccountDirectory:
             found.extend((source, ref) for ref in refs if ref.account_id == entry.account)
         return found
 
-    async def trading_account(self, user_id: str) -> AccountRef:
-        """The user's KIS account: the only place orders go."""
-        for _, ref in await self.accounts(user_id):
-            if ref.institution is Institution.KIS:
+    async def trading_accounts(self, user_id: str) -> list[AccountRef]:
+        """The user's trading accounts: those whose entry names the broker taking their orders
+        (`orders:`), in configuration order. Any broker behind the OrderExecutor port."""
+        entries = await self._mapping.reconciled_accounts()
+        trading = {e.account for e in entries if e.user == user_id and e.orders}
+        return [ref for _, ref in await self.accounts(user_id) if ref.account_id in trading]
+
+    async def trading_account(self, user_id: str, account_id: str | None = None) -> AccountRef:
+        """The trading account `account_id` of the user, or the first one configured."""
+        for ref in await self.trading_accounts(user_id):
+            if account_id is None or ref.account_id == account_id:
                 return ref
-        raise AccountUnknown("orchestrator", f"user {user_id} has no KIS account configured")
+        wanted = f" {account_id}" if account_id else ""
+        raise AccountUnknown(
+            "orchestrator", f"user {user_id} has no trading account{wanted} configured"
+        )
+
+    async def trading_account_id(self, user_id: str, account_id: str | None = None) -> str | None:
+        """Our id of the trading account `account_id` of the user (None: the first), if any."""
+        for entry in await self._mapping.reconciled_accounts():
+            if entry.user == user_id and entry.orders and account_id in (None, entry.account):
+                return entry.account
+        return None
+
+    async def broker_of(self, account_id: str) -> str | None:
+        """The broker (OrderExecutor name) of a trading account, from its `orders:` entry."""
+        for entry in await self._mapping.reconciled_accounts():
+            if entry.account == account_id:
+                return entry.orders
+        return None
 
 
 class LivePortfolio:
@@ -68,15 +91,18 @@ class LivePortfolio:
         quotes = await asyncio.gather(*(self._market.quote(s) for s in symbols))
         return {q.symbol: q for q in quotes}
 
-    async def portfolio(self, user_id: str, symbols: Sequence[str]) -> wf.PortfolioView:
+    async def portfolio(
+        self, user_id: str, symbols: Sequence[str], account_id: str | None = None
+    ) -> wf.PortfolioView:
         cash: list[CashBalance] = []
         positions: list[Position] = []
         orderable = Decimal(0)
+        target = await self._directory.trading_account_id(user_id, account_id)
         for source, ref in await self._directory.accounts(user_id):
             balance = await source.cash(ref, fresh=True)
             cash.append(balance)
             positions.extend(await source.positions(ref, fresh=True))
-            if ref.institution is Institution.KIS:
+            if ref.account_id == target:
                 # Budget on what may be spent now, never the headline deposit (T+2 unsettled).
                 orderable += balance.orderable if balance.orderable is not None else Decimal(0)
         wanted = sorted({*symbols, *(p.symbol for p in positions)})

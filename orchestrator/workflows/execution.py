@@ -5,7 +5,7 @@ because one action raised."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 
 import structlog
@@ -58,9 +58,13 @@ async def notify_safely(notifier: Notifier, alert: Alert) -> None:
 class ActionExecutor:
     """Performs one planned action of a run and says how it went."""
 
-    def __init__(self, deps: WorkflowDeps) -> None:
+    def __init__(
+        self, deps: WorkflowDeps, account_of: Callable[[str], str | None] | None = None
+    ) -> None:
         self._deps = deps
         self._store = deps.store
+        # The trading account a workflow's orders go to (its `account:`), by workflow name.
+        self._account_of = account_of or (lambda _workflow: None)
 
     async def _notify(self, alert: Alert) -> None:
         await notify_safely(self._deps.notifier, alert)
@@ -173,6 +177,7 @@ class ActionExecutor:
             order_type=order.order_type,
             limit_price=order.limit_price,
             origin=f"workflow:{plan.workflow}:{run.id}",
+            account_id=self._account_of(plan.workflow),
         )
         try:
             outcome = await self._deps.orders.place(request)

@@ -98,11 +98,15 @@ class WorkflowRunner:
         self.catalog = catalog
         self._deps = deps
         self._store = deps.store
-        self._actions = ActionExecutor(deps)
+        self._actions = ActionExecutor(deps, self._account_of)
 
     @property
     def clock(self) -> Clock:
         return self._deps.clock
+
+    def _account_of(self, workflow: str) -> str | None:
+        spec = self.catalog.workflows.get(workflow)
+        return None if spec is None else spec.account
 
     # -- entry points ------------------------------------------------------------------------
 

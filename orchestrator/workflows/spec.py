@@ -309,6 +309,9 @@ class WorkflowSpec(Strict):
 
     description: str = ""
     user: UserId = "demo"
+    # The trading account (our id, e.g. kis-main) its orders go to, whichever broker holds it;
+    # None: the user's first trading account.
+    account: str | None = Field(default=None, min_length=1, max_length=64)
     mode: Literal["auto", "approval"] | None = None
     approval: ApprovalSpec = ApprovalSpec()
     guardrails: GuardrailSpec = GuardrailSpec()

@@ -87,7 +87,9 @@ class PlanContext:
     async def portfolio(self) -> PortfolioView:
         """The user's portfolio, read once per run (quotes for every symbol the workflow names)."""
         if self.view is None:
-            self.view = await self.deps.portfolio.portfolio(self.spec.user, self.spec.symbols())
+            self.view = await self.deps.portfolio.portfolio(
+                self.spec.user, self.spec.symbols(), self.spec.account
+            )
         return self.view
 
     def facts(self) -> Facts:

@@ -26,8 +26,9 @@ async def _wait_for_reconciliation(
     return status
 
 
-async def test_start_up_reconciles_both_institutions(service: Any) -> None:
-    """After start, /status shows a finished clean reconciliation and the portfolio both banks."""
+async def test_start_up_reconciles_every_institution(service: Any) -> None:
+    """After start, /status shows a finished clean reconciliation and the portfolio shows every
+    institution of the demo investor (Samsung, KIS and the Kiwoom account), named by broker."""
     container, client, _ = service
 
     status = await _wait_for_reconciliation(container, client)
@@ -35,7 +36,7 @@ async def test_start_up_reconciles_both_institutions(service: Any) -> None:
 
     assert status["last_reconciliation"]["status"] == "clean"
     assert status["scheduler_running"] is True
-    assert set(portfolio["cash_by_institution"]) == {"kis", "samsung_securities"}
+    assert set(portfolio["cash_by_institution"]) == {"kis", "kiwoom", "samsung_securities"}
     assert (await client.get("/readyz")).status_code == 200
 
 

@@ -323,11 +323,11 @@ async def test_workflow_placer_maps_requests_and_outcomes(
 ) -> None:
     """The workflow runner's OrderPlacer places on the user's account and reports the outcome."""
 
-    async def account_for(user_id: str) -> AccountRef:
+    async def account_for(user_id: str, account_id: str | None = None) -> AccountRef:
         return {"alice": ACCOUNT, "bob": OTHER}[user_id]
 
     placer = WorkflowOrders(service, account_for)
-    request = wf.OrderRequest(
+    request = wf.WorkflowOrderRequest(
         idempotency_key="wf:daily:2026-11-23:buy:005930",
         user_id="bob",
         symbol="005930",

@@ -122,7 +122,9 @@ class FakePortfolio:
     def _quotes(self, symbols: Sequence[str]) -> dict[str, Quote]:
         return {s: Quote(s, self.prices[s], self.at) for s in symbols if s in self.prices}
 
-    async def portfolio(self, user_id: str, symbols: Sequence[str]) -> PortfolioView:
+    async def portfolio(
+        self, user_id: str, symbols: Sequence[str], account_id: str | None = None
+    ) -> PortfolioView:
         self.reads += 1
         if self.fail is not None:
             raise self.fail

@@ -93,7 +93,7 @@ DEMO_SEED: dict[str, object] = {
             "cash": 20_000_000,
             "holdings": {
                 "005930": {"quantity": 20, "avg_price": 68_000},
-                "035720": {"quantity": 30, "avg_price": 52_000},
+                "069500": {"quantity": 30, "avg_price": 36_000},
             },
         },
         "8101234511": {"cash": 50_000_000, "holdings": {}},

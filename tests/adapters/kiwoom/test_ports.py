@@ -50,10 +50,10 @@ async def test_cash_and_positions_read_padded_strings(h: Harness) -> None:
     assert cash.deposit == Decimal(20_000_000)
     assert cash.orderable == Decimal(20_000_000)
     positions = {p.symbol: p for p in await h.kiwoom.accounts.positions(h.account, fresh=True)}
-    assert set(positions) == {"005930", "035720"}  # A-prefix gone
+    assert set(positions) == {"005930", "069500"}  # A-prefix gone
     assert positions["005930"].quantity == 20
     assert positions["005930"].avg_price == Decimal(68_000)
-    assert positions["035720"].last_price == Decimal(50_100)
+    assert positions["069500"].last_price == Decimal(35_000)
 
 
 async def test_market_buy_then_positions_cash_and_history(h: Harness) -> None:

@@ -17,13 +17,13 @@ async def test_market_buy_fills_and_shows_in_zero_padded_balance(real: Kiwoom) -
     assert len(reply.json()["ord_no"]) == 7
     balance = (await real.tr("acnt", "kt00018", BALANCE)).json()
     rows = {r["stk_cd"]: r for r in balance["acnt_evlt_remn_indv_tot"]}
-    assert set(rows) == {"A000660", "A005930", "A035720"}
+    assert set(rows) == {"A000660", "A005930", "A069500"}
     assert rows["A000660"]["rmnd_qty"] == "000000000002"
     assert rows["A000660"]["pur_pric"] == "000000000182000"
-    loss = rows["A035720"]["evltv_prft"]  # 30 x (50,100 - 52,000)
-    assert loss == "-00000000057000"
+    loss = rows["A069500"]["evltv_prft"]  # 30 x (35,000 - 36,000)
+    assert loss == "-00000000030000"
     assert len(loss) == 15
-    assert balance["tot_pur_amt"] == "000000003284000"
+    assert balance["tot_pur_amt"] == "000000002804000"
 
 
 async def test_limit_order_rests_until_price_then_cancel_remainder(real: Kiwoom) -> None:
