@@ -988,6 +988,8 @@ class OrderService:
         there first): then the order is settled from the broker's list, which is cumulative, so
         a fill is never counted twice. Notices of orders we do not own are ignored; those that
         arrive before our own acceptance record are kept and applied right after it."""
+        if event.kind not in (OrderEventKind.FILLED, OrderEventKind.CANCELLED):
+            return None  # acceptance and refusal are known from the order's own reply
         key = (event.account_id, _day(event.at), event.order_id.lstrip("0"))
         record = await self._owner(key, event.at)
         if record is None:
