@@ -19,6 +19,7 @@ import httpx
 import structlog
 from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import SecretStr
 
 from adapters.brokers import PLUGINS, BrokerAdapters
 from adapters.db import migrate
@@ -36,7 +37,7 @@ from adapters.db.workflows import DbWorkflowStore
 from adapters.http import InProcessTransport
 from adapters.http.factory import Resilience, build_resilience
 from adapters.http.settings import ResilienceSettings
-from adapters.kis import Kis, KisSettings, build_kis, kis_http_client
+from adapters.kis import Kis, KisSettings, KisTokens, build_kis, kis_http_client
 from adapters.kis.stream import KisStream, StreamingMarketData, StreamPrices
 from adapters.notify.dedup import DedupNotifier
 from adapters.notify.log import LogNotifier
@@ -71,7 +72,12 @@ from orchestrator.services.breaks import BreakService
 from orchestrator.services.brokers import BrokerRouter
 from orchestrator.services.fanout import FanOut, InProcessEngine, InvestorTaskRunner
 from orchestrator.services.investor_work import ServiceInvestorWork
-from orchestrator.services.investors import InvestorService, Offboarder, seed_from_settings
+from orchestrator.services.investors import (
+    InvestorService,
+    KeyProver,
+    Offboarder,
+    seed_from_settings,
+)
 from orchestrator.services.orders import OrderService, WorkflowOrders
 from orchestrator.services.reconcile import ReconcileService, ReconciliationSettings
 from orchestrator.services.upkeep import retry_failed_recovery
@@ -373,6 +379,9 @@ def build(
         container.http_clients.append(http)
         vault = LockedSecrets(secrets, NamedLocks(db))
         container.kis = build_kis(kis_settings, container.resilience, vault, http, clock=clock)
+        container.investors.set_key_prover(
+            "kis", _kis_key_prover(container, kis_settings, http, vault)
+        )
         if kis_settings.realtime_enabled:
             container.kis_prices = StreamPrices()
     for name, broker in broker_settings.items():
@@ -569,6 +578,32 @@ class SandboxSession:
         if self._session == "auto":
             return self._calendar.is_open(at)
         return self._session == "open"
+
+
+def _kis_key_prover(
+    c: Container, base: KisSettings, http: httpx.AsyncClient, vault: LockedSecrets
+) -> KeyProver:
+    async def prove(env: str, app_key: str, app_secret: str, account: str) -> None:
+        # The investor's own key: its own token (stored under its fingerprint, 1/min issuance
+        # respected by KisTokens) and its own limiter key.
+        settings = base.model_copy(
+            update={
+                "env": env,
+                "app_key": SecretStr(app_key),
+                "app_secret": SecretStr(app_secret),
+                "account": SecretStr(account),
+            }
+        )
+        tokens = KisTokens(
+            settings,
+            c.resilience.client("kis", http),
+            vault,
+            clock=c.clock,
+            sleep=c.resilience.sleep,
+        )
+        await tokens.current()
+
+    return prove
 
 
 def _offboard_openbanking(c: Container) -> Offboarder:

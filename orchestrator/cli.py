@@ -149,6 +149,27 @@ def audit_verify(config: ConfigOption = None) -> None:
     fail(f"audit chain broken at event seq={report.first_broken_seq}: {report.reason}", 1)
 
 
+@secrets_app.command("rotate")
+def secrets_rotate(config: ConfigOption = None) -> None:
+    """Re-encrypt every stored token and investor credential under the first key of
+    security.encryption_keys (put the new key first, run this, then drop the old keys)."""
+    from orchestrator import bootstrap
+
+    loaded = _loaded(config, logs=False)
+
+    async def go() -> tuple[int, int]:
+        container = bootstrap.build(loaded)
+        try:
+            tokens = await container.secrets.rotate_all()
+            credentials = await container.investors.store.reencrypt()
+            return tokens, credentials
+        finally:
+            await container.close()
+
+    tokens, credentials = run_async(go)
+    typer.echo(f"re-encrypted {tokens} token(s) and {credentials} credential(s)")
+
+
 @secrets_app.command("new-key")
 def secrets_new_key() -> None:
     """Print a new encryption key for security.encryption_keys (store it as a secret)."""

@@ -22,6 +22,7 @@ from orchestrator.api.auth import (
     authenticator,
 )
 from orchestrator.api.errors import error_responses
+from orchestrator.domain.errors import NotFound
 from orchestrator.domain.investors import Credential, Investor, InvestorAccount
 from orchestrator.services.investors import InvestorService
 
@@ -46,6 +47,13 @@ class AccountIn(_In):
     kind: str = Field(default="", max_length=20)
     name: str = Field(default="", max_length=200)
     overrides: dict[str, Any] = Field(default_factory=dict)
+
+
+class KisCredentialIn(_In):
+    app_key: str = Field(min_length=1, max_length=200)
+    app_secret: str = Field(min_length=1, max_length=400)
+    account: str = Field(min_length=11, max_length=11, description="CANO-ACNT_PRDT_CD")
+    env: Literal["real", "paper"] = "real"
 
 
 class AccountPatchIn(_In):
@@ -228,5 +236,32 @@ def investors_router(keys: tuple[ApiKey, ...], service: InvestorService) -> APIR
                 account_id, actor=who.name, overrides=body.overrides, enabled=body.enabled
             )
         )
+
+    @router.put(
+        "/investors/{investor_id}/credentials/kis", response_model=CredentialOut, responses=writes
+    )
+    async def attach_kis(
+        investor_id: str, body: KisCredentialIn, who: Principal = operator
+    ) -> CredentialOut:
+        """Attach or rotate the investor's KIS app key; proven by issuing a token first (a
+        refusal is 422 with KIS's code and message, and nothing is stored). The reply shows a
+        masked suffix only."""
+        credential = await service.attach_kis(
+            investor_id,
+            app_key=body.app_key,
+            app_secret=body.app_secret,
+            account=body.account,
+            env=body.env,
+            actor=who.name,
+        )
+        return CredentialOut.of(credential)
+
+    @router.delete(
+        "/investors/{investor_id}/credentials/{institution}", status_code=204, responses=writes
+    )
+    async def detach(investor_id: str, institution: str, who: Principal = operator) -> None:
+        """Delete the investor's credential at the institution (audited)."""
+        if not await service.detach(investor_id, institution, actor=who.name):
+            raise NotFound(f"investor {investor_id} has no {institution} credential")
 
     return router

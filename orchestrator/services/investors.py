@@ -9,6 +9,9 @@ changes nothing. Every write is audited with who did it.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import re
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +19,14 @@ from typing import Any
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from orchestrator.domain.errors import ConfigError, Conflict, InvalidRequest, NotFound
+from orchestrator.domain.errors import (
+    AuthError,
+    ConfigError,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    RequestRefused,
+)
 from orchestrator.domain.investors import (
     ACCOUNT_ID,
     INVESTOR_ID,
@@ -24,10 +34,12 @@ from orchestrator.domain.investors import (
     SOURCE_DEFAULTS,
     SOURCE_NAME,
     AccountOrigin,
+    Credential,
     Investor,
     InvestorAccount,
     InvestorStatus,
     Page,
+    mask_suffix,
 )
 from orchestrator.domain.model import AuditEvent
 from orchestrator.ports.investors import InvestorStore
@@ -36,6 +48,11 @@ from orchestrator.services.reconcile import ReconciledAccountSettings
 from orchestrator.yamlpos import LocatedYaml, format_loc
 
 log = structlog.get_logger(__name__)
+KIS_ACCOUNT = re.compile(r"^\d{8}-\d{2}$")
+
+KeyProver = Callable[[str, str, str, str], Awaitable[None]]
+"""(env, app_key, app_secret, account): issues a token with the key (it is then stored as that
+key's token); raises AuthError carrying the institution's code and message when refused."""
 
 Offboarder = Callable[[str, str], Awaitable[Mapping[str, str]]]
 """Called with (investor_id, actor) when an investor is disabled; returns what it did (audited)."""
@@ -194,6 +211,7 @@ class InvestorService:
         self._audit = audit
         self._clock = clock
         self._offboarders: list[Offboarder] = []
+        self._provers: dict[str, KeyProver] = {}
         self._seed: SeedFile | None = None
         self._seeded = False
         self._seed_lock = asyncio.Lock()
@@ -201,6 +219,9 @@ class InvestorService:
     @property
     def store(self) -> InvestorStore:
         return self._store
+
+    def set_key_prover(self, institution: str, prover: KeyProver) -> None:
+        self._provers[institution] = prover
 
     def add_offboarder(self, offboarder: Offboarder) -> None:
         self._offboarders.append(offboarder)
@@ -376,6 +397,77 @@ class InvestorService:
             detail["enabled"] = str(enabled).lower()
         await self._record(actor, "account.updated", f"investor:{current.investor_id}", **detail)
         return account
+
+    # --- credentials ------------------------------------------------------------------------
+
+    async def attach_kis(
+        self,
+        investor_id: str,
+        *,
+        app_key: str,
+        app_secret: str,
+        account: str,
+        env: str,
+        actor: str,
+    ) -> Credential:
+        """Attach (or rotate) the investor's KIS app key. The key is proven first by issuing a
+        token; a refusal raises InvalidRequest with KIS's code and message and stores nothing."""
+        investor = await self.get(investor_id)
+        if not investor.active:
+            raise InvalidRequest(f"investor {investor_id} is disabled")
+        if env not in ("real", "paper"):
+            raise InvalidRequest("env: real or paper")
+        if not KIS_ACCOUNT.fullmatch(account):
+            raise InvalidRequest("account: CANO-ACNT_PRDT_CD (8 digits, dash, 2 digits)")
+        if not app_key or not app_secret:
+            raise InvalidRequest("app_key and app_secret are required")
+        prover = self._provers.get("kis")
+        if prover is None:
+            raise InvalidRequest("KIS is not configured in this service")
+        try:
+            await prover(env, app_key, app_secret, account)
+        except AuthError as e:
+            code = f"{e.code} " if e.code else ""
+            raise InvalidRequest(f"KIS refused the key: {code}{e.detail}") from e
+        except RequestRefused as e:
+            code = f"{e.code} " if e.code else ""
+            raise InvalidRequest(f"KIS refused the key: {code}{e.detail}") from e
+        previous = await self._store.credential(investor_id, "kis")
+        now = self._clock.now()
+        credential = Credential(
+            id=previous.id if previous is not None else uuid.uuid4().hex,
+            investor_id=investor_id,
+            institution="kis",
+            env=env,
+            key_suffix=mask_suffix(app_key),
+            account_id=None,
+            status="active",
+            created_at=previous.created_at if previous is not None else now,
+            updated_at=now,
+        )
+        await self._store.put_credential(
+            credential,
+            {"app_key": app_key, "app_secret": app_secret, "account": account},
+            fingerprint=hashlib.sha256(app_key.encode()).hexdigest(),
+        )
+        await self._record(
+            actor,
+            "credential.rotated" if previous is not None else "credential.attached",
+            f"investor:{investor_id}",
+            institution="kis",
+            env=env,
+            key=credential.key_suffix,
+        )
+        return credential
+
+    async def detach(self, investor_id: str, institution: str, *, actor: str) -> bool:
+        await self.get(investor_id)
+        removed = await self._store.delete_credential(investor_id, institution)
+        if removed:
+            await self._record(
+                actor, "credential.detached", f"investor:{investor_id}", institution=institution
+            )
+        return removed
 
     # --- mapping ----------------------------------------------------------------------------
 

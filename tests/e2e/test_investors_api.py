@@ -85,3 +85,49 @@ async def test_accounts_overrides_and_offboarding(service: Service) -> None:
     assert disabled[0].detail["openbanking_consent"] == "revoked"
     assert disabled[0].detail["credentials_deleted"] == "none"
     assert (await container.audit.verify()).ok
+
+
+SANDBOX_KEY = "PSdemoAppKeyReal00000000000000000001"
+SANDBOX_SECRET = (
+    "SandboxDemoSecretRealNotARealKISSandboxDemoSecretRealNotARealKISSandboxDemoSecretRealNot"
+    "ARealKISSandboxDemoSecretRealNotARealKISSandboxDemoSecretRealNotARealKISSandboxDemoSecretRea"
+)
+
+
+async def test_kis_key_is_proven_masked_and_refusals_store_nothing(service: Service) -> None:
+    container, api, _ = service
+    await api.post("/api/v1/investors", json={"id": "kim"}, headers=OPERATOR)
+    wrong = await api.put(
+        "/api/v1/investors/kim/credentials/kis",
+        json={
+            "app_key": "PSwrongKey000000000000000000000000001",
+            "app_secret": "nope",
+            "account": "50012345-01",
+        },
+        headers=OPERATOR,
+    )
+    assert wrong.status_code == 422, wrong.text
+    assert "KIS refused the key" in wrong.json()["detail"]
+    assert await container.investors.store.credentials("kim") == []
+
+    good = await api.put(
+        "/api/v1/investors/kim/credentials/kis",
+        json={"app_key": SANDBOX_KEY, "app_secret": SANDBOX_SECRET, "account": "50012345-01"},
+        headers=OPERATOR,
+    )
+    assert good.status_code == 200, good.text
+    assert good.json()["key_suffix"] == "****0001"
+    shown = (await api.get("/api/v1/investors/kim", headers=VIEWER)).text
+    assert SANDBOX_KEY not in shown
+    assert SANDBOX_SECRET not in shown
+    stored = await container.investors.store.credential_secrets("kim", "kis")
+    assert stored is not None
+    assert stored[1]["app_key"] == SANDBOX_KEY
+
+    gone = await api.delete("/api/v1/investors/kim/credentials/kis", headers=OPERATOR)
+    assert gone.status_code == 204
+    again = await api.delete("/api/v1/investors/kim/credentials/kis", headers=OPERATOR)
+    assert again.status_code == 404
+    actions = [e.action for e in await container.audit.recent(50)]
+    assert "credential.attached" in actions
+    assert "credential.detached" in actions
