@@ -277,6 +277,29 @@ def test_kill_switch_needs_reason_and_confirm_and_updates_the_overview(
     page.locator("#ks-state", has_text="off").wait_for()
 
 
+def test_the_orders_list_follows_new_orders_without_a_reload(
+    session: Any, server: LiveServer
+) -> None:
+    page, _ = session
+    _login(page, OPERATOR_KEY)
+    page.goto("/orders")
+    c = server.container
+    assert c is not None
+    assert c.orders is not None
+    assert c.directory is not None
+    orders, directory = c.orders, c.directory
+
+    async def place() -> str:
+        account = await directory.trading_account("demo")
+        request = OrderRequest("live-refresh", account, "005930", Side.BUY, 1, OrderType.MARKET)
+        return (await orders.place(request, actor="elsewhere")).id
+
+    intent = server.call(place)
+    page.locator(f'tr[data-order="{intent}"]').wait_for()  # polled in, same page load
+
+    assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
+
+
 def test_reconcile_now_shows_progress_to_the_finished_run(session: Any) -> None:
     page, _ = session
     _login(page, OPERATOR_KEY)
