@@ -1,0 +1,55 @@
+"""`orchestrator investors …` on the embedded default: the seed import is idempotent, a bad seed
+is exit 2 naming file, line and field, a duplicate create is exit 1 naming the existing one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from orchestrator.cli import app
+
+runner = CliRunner()
+
+SEED = """investors:
+  - id: kim
+    display_name: 김철수
+    accounts:
+      - {id: kim-kis, source: kis}
+"""
+
+
+@pytest.fixture(autouse=True)
+def _fresh_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORCH_DATABASE__URL", f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("ORCH_SECURITY__SANDBOX_KEY_FILE", str(tmp_path / "key"))
+    monkeypatch.setenv("ORCH_SANDBOX__EXPOSE", "false")
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+
+
+def test_import_twice_creates_once_and_the_demo_investor_is_there(tmp_path: Path) -> None:
+    seed = tmp_path / "seed.yaml"
+    seed.write_text(SEED, encoding="utf-8")
+    first = runner.invoke(app, ["investors", "import", str(seed)])
+    assert first.exit_code == 0, first.output
+    assert "1 investor(s) and 1 account(s) created" in first.output
+    second = runner.invoke(app, ["investors", "import", str(seed)])
+    assert second.exit_code == 0, second.output
+    assert "0 investor(s) and 0 account(s) created, 2 already present" in second.output
+    listed = runner.invoke(app, ["investors", "list"])
+    assert listed.output.split("\n")[:2] == ["demo 김데모 [active]", "kim 김철수 [active]"]
+    shown = runner.invoke(app, ["investors", "show", "kim"])
+    assert "kim-kis via kis (seed)" in shown.output
+
+
+def test_bad_seed_and_duplicate_are_clear_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("investors:\n  - id: kim\n    colour: red\n", encoding="utf-8")
+    result = runner.invoke(app, ["investors", "import", str(bad)])
+    assert result.exit_code == 2
+    assert f"{bad}:3:" in result.output
+    assert "Traceback" not in result.output
+    dup = runner.invoke(app, ["investors", "create", "demo"])
+    assert dup.exit_code == 1
+    assert "investor demo already exists" in dup.output
