@@ -947,6 +947,7 @@ def console_deps(
             else ConsoleWorkflows(runner, workflow_ops)
         ),
         verify_audit=container.audit.verify,
+        investors=container.investors,
         targets=lambda: rebalance_targets(runner),
         refresh_ms=settings.api.console_refresh_seconds * 1000,
         rules={

@@ -54,6 +54,16 @@ class BreakDesk(Protocol):
     async def resolve_manually(self, break_id: int, reason: str, actor: str) -> object: ...
 
 
+class InvestorDirectory(Protocol):
+    """Read side of orchestrator.services.investors.InvestorService (list, one, accounts)."""
+
+    async def list(self, *, limit: int = 50, cursor: str | None = None) -> Any: ...
+
+    async def get(self, investor_id: str) -> Any: ...
+
+    async def accounts(self, investor_id: str) -> Any: ...
+
+
 class ReconcileNow(Protocol):
     def start(self, actor: str) -> str:
         """Start a reconciliation in the background; returns a task id for progress()."""
@@ -86,6 +96,7 @@ class ConsoleDeps:
     reconcile_now: ReconcileNow | None = None
     workflow_desk: WorkflowDesk | None = None
     verify_audit: Callable[[], Awaitable[ChainCheck]] | None = None
+    investors: InvestorDirectory | None = None
     # Rebalance targets by workflow name: {symbol: weight as a decimal string}.
     targets: Callable[[], Mapping[str, Mapping[str, str]]] = dict
     # The tolerances and windows reconciliation judges by (shown beside each break).

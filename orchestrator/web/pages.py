@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
+from orchestrator.domain.errors import NotFound
 from orchestrator.web import charts
 from orchestrator.web.app import Renderer
 from orchestrator.web.auth import require_session
@@ -280,6 +281,41 @@ def pages_router(deps: ConsoleDeps, render: Renderer) -> APIRouter:
             raise HTTPException(404, f"no workflow run {run_id}") from e
         return render.page(
             request, "workflow_run.html", session, title=f"Workflow run {run_id[:8]}", run=run
+        )
+
+    @router.get("/investors")
+    async def investors(request: Request, cursor: str | None = None) -> Response:
+        session = require_session(request, deps.sessions)
+        if deps.investors is None:
+            raise HTTPException(404, "investor records are not available in this process")
+        page = await deps.investors.list(limit=PAGE_SIZE, cursor=cursor)
+        return render.page(
+            request,
+            "investors.html",
+            session,
+            title="Investors",
+            investors=page.items,
+            next_cursor=page.next_cursor,
+        )
+
+    @router.get("/investors/{investor_id}")
+    async def investor(request: Request, investor_id: str) -> Response:
+        session = require_session(request, deps.sessions)
+        if deps.investors is None:
+            raise HTTPException(404, "investor records are not available in this process")
+        try:
+            found = await deps.investors.get(investor_id)
+        except NotFound as e:
+            raise HTTPException(404, f"no investor {investor_id}") from e
+        accounts = await deps.investors.accounts(investor_id)
+        return render.page(
+            request,
+            "investor.html",
+            session,
+            title=f"Investor {investor_id}",
+            investor=found,
+            accounts=accounts,
+            portfolio=await q.latest_portfolio(investor_id),
         )
 
     @router.get("/audit")

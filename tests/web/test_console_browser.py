@@ -133,6 +133,7 @@ PAGES = [
     ("/orders", "Orders", "005930"),
     ("/jobs", "Jobs", "reconcile-intraday"),
     ("/workflows", "Workflows", "monthly-dca-005930"),
+    ("/investors", "Investors", "demo"),
     ("/audit", "Audit", "order.intent_recorded"),
 ]
 

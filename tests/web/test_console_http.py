@@ -244,3 +244,16 @@ async def test_unknown_records_are_404_not_500(console: Console) -> None:
         assert response.status_code == 404, path
     response = await console.client.get("/audit?page=0")
     assert response.status_code == 422
+
+
+async def test_investors_list_and_detail_from_the_investor_records(console: Console) -> None:
+    await login(console.client, VIEWER_KEY)
+    listed = await console.client.get("/investors")
+    detail = await console.client.get("/investors/demo")
+    missing = await console.client.get("/investors/nobody")
+
+    assert listed.status_code == 200
+    assert 'href="/investors/demo"' in listed.text
+    assert detail.status_code == 200
+    assert "kis" in detail.text
+    assert missing.status_code == 404
