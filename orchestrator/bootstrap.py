@@ -977,9 +977,33 @@ def _recovery_probe(container: Container) -> Callable[[], Mapping[str, object] |
     return probe
 
 
+class _FillsFirst:
+    """A reconciliation asked for by an operator first journals the broker's latest fills, so
+    an order placed a moment ago is compared as filled rather than reported missing."""
+
+    def __init__(self, container: Container, service: ReconcileService) -> None:
+        self._container = container
+        self._service = service
+
+    async def run_once(self, **kwargs: Any) -> Any:
+        await sync_fills(self._container)
+        return await self._service.run_once(**kwargs)
+
+
+async def sync_fills(container: Container) -> None:
+    """Journal the fills the broker reports for every user's trading account (best effort)."""
+    if container.orders is None or not container.orders.ready:
+        return
+    try:
+        await _sync_fills(container)
+    except SourceError as e:
+        log.warning("orders.fill_sync_failed", error=str(e))
+
+
 def _command_deps(container: Container, deps: ApiDeps) -> CommandDeps:
     if container.console_reconcile is None and container.reconcile is not None:
-        container.console_reconcile = ReconcileTasks(container.reconcile)
+        service: Any = _FillsFirst(container, container.reconcile)
+        container.console_reconcile = ReconcileTasks(service)
     orders = (
         None
         if container.orders is None or container.directory is None

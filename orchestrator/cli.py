@@ -297,18 +297,46 @@ def with_container(
 
 
 def _running_service(settings: Any) -> str | None:
-    """In sandbox mode, the URL of a running `serve` whose sandboxes we should share."""
-    import httpx
+    """In sandbox mode, the URL of the running `serve` (for this configuration) whose sandboxes
+    we share; without one, the CLI opens the same durable world itself."""
+    from orchestrator.cli_remote import find_service
 
     if settings.mode != "sandbox" or not settings.sandbox.expose:
         return None
-    base = f"http://{settings.api.host}:{settings.api.port}"
-    try:
-        httpx.get(f"{base}/sandbox/kis/_sandbox/accounts", timeout=0.5).raise_for_status()
-    except httpx.HTTPError:
+    base = find_service(settings)
+    if base is None:
         return None
     typer.echo(f"(using the sandboxes of the service running at {base})", err=True)
     return base
+
+
+def _remote(config: Path | None) -> Any:
+    """The running service's API for a state-changing command, or None (then: work directly).
+    Says which in one line on stderr."""
+    from orchestrator.cli_remote import Remote, find_service
+
+    settings = _loaded(config, logs=False).settings
+    base = find_service(settings)
+    if base is None:
+        typer.echo("(no service running for this configuration: working directly)", err=True)
+        return None
+    typer.echo(f"(through the service at {base}: its log and audit show this command)", err=True)
+    try:
+        return Remote.for_settings(base, settings)
+    except ConfigError as e:
+        fail(f"configuration error:\n{e}", 2)
+
+
+def _remote_run(call: Callable[[], T]) -> T:
+    from orchestrator.cli_remote import ServiceError
+
+    try:
+        return call()
+    except InvalidInput as e:
+        fail(f"invalid input: {e}; nothing was written", 2)
+    except ServiceError as e:
+        fail(f"error: {e}", 1)
+    raise AssertionError("unreachable")
 
 
 reconcile_app = typer.Typer(help="Reconciliation across both institutions and our ledger.")
@@ -331,13 +359,37 @@ def reconcile(
 
     if not once:
         fail("the service reconciles on its schedule; use --once to run one now", 2)
+    remote = _remote(config)
+    if remote is not None:
+        _reconcile_remote(remote, as_json)
+        return
 
     async def body(c: Any) -> Any:
+        from orchestrator import bootstrap
+
+        await bootstrap.sync_fills(c)
         return await c.reconcile.run_once(trigger="cli")
 
     report = with_container(config, body)
     typer.echo(report.to_json(indent=2) if as_json else format_report(report))
     if report.status in ("breaks", "error"):
+        raise typer.Exit(1)
+
+
+def _reconcile_remote(remote: Any, as_json: bool) -> None:
+    import json
+
+    started = _remote_run(lambda: remote.call("POST", "/api/v1/reconciliations"))
+    done = _remote_run(lambda: remote.wait_reconciliation(started["progress"]))
+    run_id = done.get("run_id")
+    detail = _remote_run(lambda: remote.call("GET", f"/api/v1/reconciliations/{run_id}"))
+    if as_json:
+        typer.echo(json.dumps(detail, indent=2, ensure_ascii=False))
+    else:
+        typer.echo(f"reconciliation {run_id}: {done['status']}")
+        for b in detail.get("breaks", []):
+            typer.echo(f"  {b.get('kind')} {b.get('account_id')}: {b.get('detail')}")
+    if done["status"] in ("breaks", "error", "failed"):
         raise typer.Exit(1)
 
 
@@ -365,6 +417,11 @@ def orders_place(
     """Place one order on KIS: recorded before it is sent, sent once, never resent blindly."""
     from orchestrator.orders_cli import place_command
 
+    remote = _remote(config)
+    if remote is not None:
+        _place_remote(remote, symbol, side, qty, price, key, user)
+        return
+
     async def body(c: Any) -> Any:
         service = _orders(c)
         target = await c.directory.trading_account(user, account)
@@ -381,10 +438,54 @@ def orders_place(
     raise typer.Exit(code)
 
 
+def _place_remote(
+    remote: Any, symbol: str, side: str, qty: int, price: str | None, key: str | None, user: str
+) -> None:
+    import uuid
+
+    key = key or f"cli-{uuid.uuid4().hex}"
+    body: dict[str, Any] = {"user": user, "symbol": symbol, "side": side.lower(), "quantity": qty}
+    if price is not None:
+        body["price"] = price
+    placed = _remote_run(
+        lambda: remote.call("POST", "/api/v1/orders", json=body, headers={"Idempotency-Key": key})
+    )
+    typer.echo(_remote_order_line(remote, placed))
+    typer.echo(f"idempotency key: {key}")
+    if placed["state"] in ("rejected", "not_found", "unknown"):
+        raise typer.Exit(1)
+
+
+def _remote_order_line(remote: Any, placed: dict[str, Any]) -> str:
+    rows = _remote_run(lambda: remote.call("GET", "/api/v1/orders", params={"limit": 100}))
+    row = next((r for r in rows if r["id"] == placed["id"]), None)
+    if row is None:
+        return f"{placed['id']} -> {placed['state']}"
+    price = "market" if row.get("limit_price") is None else f"@ {row['limit_price']}"
+    line = (
+        f"{row['id']} {row['side']} {row['quantity']} {row['symbol']} {price}"
+        f" [{row['account_id']}] -> {row['state']}"
+    )
+    if row.get("broker_order_id"):
+        line += f" (order {row['broker_order_id']})"
+    if row.get("reject_code"):
+        message = (row.get("last_error") or "").split("] ", 1)[-1].removeprefix(row["reject_code"])
+        line += f" code {row['reject_code']}: {message.strip()}"
+    if placed.get("cancel_state"):
+        line += f" cancel {placed['cancel_state']}"
+    return line
+
+
 @orders_app.command("cancel")
 def orders_cancel(intent_id: str, config: ConfigOption = None) -> None:
     """Cancel the unfilled remainder of one of our orders."""
     from orchestrator.orders_cli import cancel_command
+
+    remote = _remote(config)
+    if remote is not None:
+        done = _remote_run(lambda: remote.call("POST", f"/api/v1/orders/{intent_id}/cancel"))
+        typer.echo(_remote_order_line(remote, done))
+        return
 
     async def body(c: Any) -> Any:
         service = _orders(c)
@@ -495,6 +596,11 @@ def killswitch_on(
     config: ConfigOption = None,
 ) -> None:
     """Stop every order and transfer until switched off. Audited."""
+    remote = _remote(config)
+    if remote is not None:
+        body_ = {"on": True, "reason": reason}
+        typer.echo(_remote_run(lambda: remote.call("POST", "/api/v1/killswitch", json=body_)))
+        return
 
     async def body(c: Any) -> Any:
         return await c.kill_switch.set(True, reason, "cli")
@@ -508,6 +614,11 @@ def killswitch_off(
     config: ConfigOption = None,
 ) -> None:
     """Allow orders and transfers again. Audited."""
+    remote = _remote(config)
+    if remote is not None:
+        body_ = {"on": False, "reason": reason}
+        typer.echo(_remote_run(lambda: remote.call("POST", "/api/v1/killswitch", json=body_)))
+        return
 
     async def body(c: Any) -> Any:
         return await c.kill_switch.set(False, reason, "cli")
