@@ -973,6 +973,52 @@ def worker_command(
     run_async(go)
 
 
+demo_app = typer.Typer(no_args_is_help=True, help="The sandbox demo world.")
+app.add_typer(demo_app, name="demo")
+
+
+@demo_app.command("reset")
+def demo_reset(
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Wipe the ledger and both sandbox worlds together (sandbox mode only); start over."""
+    from adapters.db import migrate
+    from adapters.db.engine import Database
+    from adapters.db.instance import running_holder
+    from orchestrator.bootstrap import sandbox_world_path, sqlite_file
+
+    settings = _loaded(config, logs=False).settings
+    if settings.mode != "sandbox":
+        fail(f"demo reset works in sandbox mode only (this configuration is {settings.mode})", 2)
+    db_file = sqlite_file(settings.database.url)
+    if db_file is None:
+        fail("demo reset wipes an SQLite ledger only (database.url is not SQLite)", 2)
+        return
+    holder = running_holder(db_file)
+    if holder is not None:
+        fail(f"a service (pid {holder.pid or '?'}) runs on {db_file}: stop it first", 2)
+    world = sandbox_world_path(settings)
+    targets = [db_file, *([] if world is None else [world])]
+    if not yes and not typer.confirm(
+        f"wipe {' and '.join(str(t) for t in targets)} and start a fresh demo world?"
+    ):
+        fail("nothing was changed", 1)
+    for target in targets:
+        for path in (target, *(target.with_name(target.name + s) for s in ("-wal", "-shm"))):
+            path.unlink(missing_ok=True)
+
+    async def go() -> None:
+        db = Database(settings.database.url)
+        try:
+            await migrate.upgrade(db)
+        finally:
+            await db.dispose()
+
+    run_async(go)
+    typer.echo("demo reset: a fresh ledger and fresh sandbox worlds (seeded on the next start)")
+
+
 def main() -> None:
     try:
         app()

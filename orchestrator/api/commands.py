@@ -112,7 +112,7 @@ IdempotencyKey = Annotated[
     Header(
         alias="Idempotency-Key",
         min_length=1,
-        max_length=100,
+        max_length=200,
         description="Names the decision: a retry with the same key places nothing more.",
     ),
 ]
