@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel
+
+from orchestrator.api.strict import STRICT_RESPONSES, reject_unknown_query
 
 # True: ready; False: not ready; a string: not ready, and why (shown in `reasons`).
 ReadinessCheck = Callable[[], Awaitable[bool | str]]
@@ -22,7 +24,11 @@ class ReadyOut(BaseModel):
 
 
 def health_router(checks: Mapping[str, ReadinessCheck]) -> APIRouter:
-    router = APIRouter(tags=["health"])
+    router = APIRouter(
+        tags=["health"],
+        responses=STRICT_RESPONSES,
+        dependencies=[Depends(reject_unknown_query)],
+    )
 
     @router.get("/healthz", response_model=HealthOut)
     async def healthz() -> HealthOut:

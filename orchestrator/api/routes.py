@@ -33,6 +33,7 @@ from orchestrator.api.schemas import (
     WorkflowOut,
     WorkflowRunOut,
 )
+from orchestrator.api.strict import STRICT_RESPONSES, reject_unknown_query
 from orchestrator.domain.errors import NotFound
 from orchestrator.ports.control import JobControl, KillSwitchControl, WorkflowControl
 from orchestrator.ports.queries import OperatorQueries
@@ -110,7 +111,11 @@ def operator_router(deps: ApiDeps) -> APIRouter:
     require = authenticator(deps.keys)
     viewer = Depends(require("viewer"))
     operator = Depends(require("operator"))
-    router = APIRouter(prefix="/api/v1", responses=AUTH_RESPONSES)
+    router = APIRouter(
+        prefix="/api/v1",
+        responses={**AUTH_RESPONSES, **STRICT_RESPONSES},
+        dependencies=[Depends(reject_unknown_query)],
+    )
     q = deps.queries
 
     @router.get("/status", response_model=StatusOut, dependencies=[viewer], tags=["status"])
