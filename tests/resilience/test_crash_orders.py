@@ -103,7 +103,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         _wait_ready(base, service)
         faults = httpx.post(
             f"{base}/sandbox/kis/_sandbox/faults",
-            json={"latency": {"seconds": LATENCY, "path": ORDER_PATH}},
+            json={"latency": {"seconds": LATENCY, "path": f"/sandbox/kis{ORDER_PATH}"}},
             timeout=5,
         )
         faults.raise_for_status()
