@@ -73,7 +73,8 @@ class KillSwitchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     # Strict: "yes", 1 or "true" must not turn every order off (or on) by accident.
     on: StrictBool
-    reason: str = Field(min_length=1, max_length=500)
+    # At least one visible character (str.strip() also drops the \x1c-\x1f separators).
+    reason: str = Field(min_length=1, max_length=500, pattern=r"[^\s\x1c-\x1f]")
 
 
 class OrderRecoveryOut(BaseModel):
@@ -309,13 +310,13 @@ def operator_router(deps: ApiDeps) -> APIRouter:
 
 def _job_action(action: Annotated[str, Path(max_length=20)]) -> str:
     if action not in ("trigger", "pause", "resume"):
-        raise HTTPException(404, "action must be trigger, pause or resume")
+        raise NotFound("action must be trigger, pause or resume")
     return action
 
 
 def _decision(decision: Annotated[str, Path(max_length=20)]) -> str:
     if decision not in ("approve", "reject"):
-        raise HTTPException(404, "decision must be approve or reject")
+        raise NotFound("decision must be approve or reject")
     return decision
 
 

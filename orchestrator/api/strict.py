@@ -7,12 +7,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
+from orchestrator.domain.errors import InvalidRequest
+
 STRICT_RESPONSES: dict[int | str, dict[str, Any]] = {
-    422: {"description": "A parameter or body field is missing, unknown, out of range or malformed"}
+    400: {"description": "The body is not valid JSON"},
+    422: {
+        "description": "A parameter or body field is missing, unknown, out of range or malformed"
+    },
 }
 
 
@@ -22,7 +27,7 @@ async def reject_unknown_query(request: Request) -> None:
         return
     unknown = sorted(set(request.query_params) - _query_names(route.dependant))
     if unknown:
-        raise HTTPException(422, f"unknown query parameter(s): {', '.join(unknown)[:200]}")
+        raise InvalidRequest(f"unknown query parameter(s): {', '.join(unknown)[:200]}")
 
 
 def _query_names(dependant: Dependant) -> set[str]:

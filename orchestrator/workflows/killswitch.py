@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import structlog
 
+from orchestrator.domain.errors import InvalidRequest
 from orchestrator.ports.upstream import Clock
 from orchestrator.ports.workflows import KillSwitchState, KillSwitchStore
 
@@ -30,7 +31,7 @@ class KillSwitch:
     async def set(self, on: bool, reason: str, by: str) -> dict[str, object]:
         """Turn the switch on or off (audited with `by` and `reason`); returns the new state."""
         if not reason.strip():
-            raise ValueError("say why the kill switch changes (reason)")
+            raise InvalidRequest("say why the kill switch changes (reason)")
         state = await self._store.set_kill_switch(
             KillSwitchState(on=on, reason=reason, updated_at=self._clock.now(), updated_by=by)
         )
