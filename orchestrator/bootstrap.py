@@ -221,6 +221,9 @@ def demo_credentials() -> frozenset[str]:
 
 def load(config_path: Path | None = None, *, configure_logs: bool = True) -> LoadedSettings:
     loaded = load_settings(config_path, sections=SECTIONS, demo_credentials=demo_credentials)
+    # `brokers:` entries are typed by their adapters' models: validated here too, so `config
+    # check` and start-up refuse a bad broker section before anything is wired.
+    _broker_settings(loaded)
     if configure_logs:
         configure_logging(loaded.settings.logging.level, loaded.settings.logging.format)
     return loaded

@@ -11,6 +11,7 @@ import pytest
 from pydantic import BaseModel
 from typer.testing import CliRunner
 
+from adapters.brokers import PLUGINS
 from adapters.http.settings import DEFAULT_RATE_LIMITS, RateSpec, ResilienceSettings
 from adapters.openbanking.settings import OpenBankingSettings
 from orchestrator import bootstrap
@@ -56,10 +57,13 @@ def test_every_section_has_an_owner_model_and_every_model_refuses_unknown_keys()
         or field.annotation in ("dict[str, Any]", dict)
     }
     assert free_form, "the walk found no section fields: the test itself would be empty"
-    assert free_form == set(bootstrap.SECTIONS), "register each section's model in SECTIONS"
+    # `brokers:` holds one entry per broker, each typed by its plugin's model (adapters/brokers.py).
+    assert free_form == {*bootstrap.SECTIONS, "brokers"}, "register each section in SECTIONS"
     models = _models(Settings)
     for owner in bootstrap.SECTIONS.values():
         models |= _models(owner.model)
+    for plugin in PLUGINS.values():
+        models |= _models(plugin.settings_model)
     assert len(models) > 15
     lax = sorted(m.__name__ for m in models if m.model_config.get("extra") != "forbid")
     assert lax == []
@@ -68,7 +72,7 @@ def test_every_section_has_an_owner_model_and_every_model_refuses_unknown_keys()
 def test_config_check_validates_every_section_with_file_line_and_field(tmp_path: Path) -> None:
     text = SHIPPED.read_text(encoding="utf-8")
     text = text.replace("cache_ttl_seconds: 45 ", "cache_ttl_seconds: 9999 ")
-    text = text.replace("  env: real ", "  env: real\n  colour: blue ")
+    text = text.replace("\nkis:\n  env: real ", "\nkis:\n  env: real\n  colour: blue ", 1)
     text = text.replace("  timezone: Asia/Seoul", "  timezone: Mars/Olympus")
     text = text.replace("  too_recent_seconds: 120", "  too_recent_seconds: -1")
     path = _write(tmp_path, text)
