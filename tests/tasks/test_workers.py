@@ -212,9 +212,13 @@ async def _run(
                 (await session.execute(text("SELECT user_id, state FROM order_intents"))).all()
             )
         assert len(states) == USERS
-        never_sent = {uid for uid, n in per_account.items() if n == 0}
-        assert {uid for uid, state in states.items() if state == "not_found"} == never_sent
-        assert not set(states.values()) & {"pending_submit", "unknown"}
+        # Recovery turned every dead send into UNKNOWN (never resent); one the broker does not
+        # list becomes NOT_FOUND once its settle window passes. Every order the broker holds
+        # is matched to its intent.
+        assert "pending_submit" not in states.values()
+        for uid, n in per_account.items():
+            expected = {"unknown", "not_found"} if n == 0 else {"accepted", "filled"}
+            assert states[uid] in expected, (uid, n, states[uid])
 
         # Shared budgets held: the KIS sandbox never had to refuse a request.
         async with httpx.AsyncClient(base_url=kis_url) as client:
