@@ -115,6 +115,7 @@ KNOWN_FINDINGS = frozenset(
         "POST /api/v1/investors/{investor_id}/accounts",
         "POST /api/v1/investors/{investor_id}/disable",
         "POST /api/v1/orders",
+        "PUT /api/v1/investors/{investor_id}/credentials/kis",
     }
 )
 load_all_checks()
