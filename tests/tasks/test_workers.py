@@ -10,7 +10,8 @@ done, one worker is killed with SIGKILL; its tasks stall, the survivor retries t
 Checked: the fire completes with every investor recorded exactly once; every investor has
 exactly one finished reconciliation for the fire (a run its dead worker left is closed as an
 error, not counted) and none is left running; every investor has exactly one order at the broker;
-the KIS sandbox refused few requests with EGW00201 (each sent again after backoff); the survivor stops gracefully on SIGTERM.
+the KIS sandbox refused few requests with EGW00201 (each sent again after backoff); the survivor
+stops gracefully on SIGTERM.
 """
 
 from __future__ import annotations
