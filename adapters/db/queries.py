@@ -35,6 +35,9 @@ def shown(value: Any) -> Any:
 
 def plain(value: Any) -> Any:
     """JSON-ready form: Decimal as string (exact), datetimes ISO 8601 with offset."""
+    # Scalars first: they are most of the values, and the console renders thousands a second.
+    if value is None or isinstance(value, str | int | float):
+        return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {
             f.name: plain(getattr(value, f.name))
