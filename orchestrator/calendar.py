@@ -93,6 +93,13 @@ class KrxCalendar:
                 return candidate
         raise ValueError(f"no trading day within {_SEARCH_LIMIT_DAYS} days before {day}")
 
+    def trading_day_of_month(self, at: datetime) -> int | None:
+        """1 on the month's first KRX trading day (of `at` in KST), ...; None on a closed day."""
+        day = _kst(at).date()
+        if not self.is_trading_day(day):
+            return None
+        return sum(1 for d in range(1, day.day + 1) if self.is_trading_day(day.replace(day=d)))
+
     def is_first_trading_day_of_year(self, day: date) -> bool:
         return self.is_trading_day(day) and (day.year != self.previous_trading_day(day).year)
 

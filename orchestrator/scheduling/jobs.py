@@ -59,6 +59,9 @@ class JobSpec(_Section):
     interval_seconds: PositiveInt | None = None
     trading_days_only: bool = False
     during_session_only: bool = False
+    # Keep only the fire on the Nth KRX trading day of its month (workflow schedules): filtered
+    # in the trigger, so the next fire time the scheduler reports is the one that will run.
+    trading_day_of_month: int | None = Field(default=None, ge=1, le=23)
     misfire_grace_seconds: PositiveInt | None = 120
     coalesce: bool = True
     max_instances: PositiveInt = 1
@@ -92,6 +95,8 @@ class JobSpec(_Section):
             text = f"cron {fields}"
         if self.during_session_only:
             text += ", during the KRX session"
+        elif self.trading_day_of_month is not None:
+            text += f", on KRX trading day {self.trading_day_of_month} of the month"
         elif self.trading_days_only:
             text += ", on KRX trading days"
         return text

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, time
 from typing import Any
 
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from orchestrator.calendar import KrxCalendar
+from orchestrator.domain.timeutil import KST
 from orchestrator.scheduling.jobs import JobSpec, SchedulerSettings, cron_trigger
 
 _MAX_TRIGGER_SKIPS = 10_000
 
 
 class CalendarTrigger(BaseTrigger):  # type: ignore[misc]  # apscheduler is untyped
-    """Wraps a trigger and skips fire times on KRX closed days and/or outside the session."""
+    """Wraps a trigger and skips fire times on KRX closed days and/or outside the session, and
+    (with `trading_day_of_month`) on every trading day but the month's Nth."""
 
     def __init__(
         self,
@@ -24,11 +26,13 @@ class CalendarTrigger(BaseTrigger):  # type: ignore[misc]  # apscheduler is unty
         *,
         trading_days_only: bool,
         during_session_only: bool,
+        trading_day_of_month: int | None = None,
     ) -> None:
         self.inner = inner
         self.calendar = calendar
-        self.trading_days_only = trading_days_only
+        self.trading_days_only = trading_days_only or trading_day_of_month is not None
         self.during_session_only = during_session_only
+        self.trading_day_of_month = trading_day_of_month
 
     def allows(self, at: datetime) -> bool:
         return self._resume_at(at) is None
@@ -39,7 +43,13 @@ class CalendarTrigger(BaseTrigger):  # type: ignore[misc]  # apscheduler is unty
             return None if self.calendar.is_open(at) else self.calendar.next_open(at)
         if self.trading_days_only:
             start = self.calendar.next_trading_day_start(at)
-            return None if start == at else start
+            if start != at:
+                return start
+        wanted = self.trading_day_of_month
+        if wanted is not None and self.calendar.trading_day_of_month(at) != wanted:
+            # Ask the inner trigger again from the start of the next trading day.
+            day = self.calendar.next_trading_day(_kst_date(at))
+            return datetime.combine(day, time(0, 0), KST)
         return None
 
     def get_next_fire_time(
@@ -67,6 +77,10 @@ class CalendarTrigger(BaseTrigger):  # type: ignore[misc]  # apscheduler is unty
         )
 
 
+def _kst_date(at: datetime) -> date:
+    return at.astimezone(KST).date()
+
+
 def build_trigger(spec: JobSpec, settings: SchedulerSettings, calendar: KrxCalendar) -> Any:
     """The APScheduler trigger for `spec`: cron or anchored interval, calendar-filtered."""
     zone = settings.zone
@@ -77,11 +91,12 @@ def build_trigger(spec: JobSpec, settings: SchedulerSettings, calendar: KrxCalen
     else:
         assert spec.cron is not None
         inner = cron_trigger(spec.cron, zone)
-    if not (spec.trading_days_only or spec.during_session_only):
+    if not (spec.trading_days_only or spec.during_session_only or spec.trading_day_of_month):
         return inner
     return CalendarTrigger(
         inner,
         calendar,
         trading_days_only=spec.trading_days_only,
         during_session_only=spec.during_session_only,
+        trading_day_of_month=spec.trading_day_of_month,
     )

@@ -123,6 +123,7 @@ def job_specs(runner: WorkflowRunner) -> list[dict[str, object]]:
             "action": f"workflow:{sid}",
             "cron": s.cron,
             "trading_days_only": s.trading_days_only,
+            "trading_day_of_month": s.trading_day_of_month,
             "misfire_grace_seconds": s.misfire_grace_seconds,
             "coalesce": s.catch_up == "latest",
         }

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -100,6 +101,47 @@ def test_job_specs_for_the_scheduler(env: Env) -> None:
         "action": "workflow:monthly-dca-005930",
         "cron": "30 9 * * mon-fri",
         "trading_days_only": True,
+        "trading_day_of_month": 1,
         "misfire_grace_seconds": 1800,
         "coalesce": True,
     }
+
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        datetime(2026, 12, 4, 1, 39, tzinfo=KST),  # after December's first trading day
+        datetime(2026, 12, 31, 23, 0, tzinfo=KST),  # 2027-01-01 is closed
+        datetime(2027, 3, 31, 12, 0, tzinfo=KST),  # a quarter's first trading day next
+    ],
+)
+def test_scheduler_and_workflows_list_agree_on_the_next_fire(
+    env: Env, now: datetime, tmp_path: Path
+) -> None:
+    """The jobs API (the scheduler's next fire) and `workflows list` show the same instant for
+    every shipped schedule, Nth-trading-day filter included (they once disagreed by a month)."""
+    from adapters.db.engine import Database
+    from adapters.db.jobs import DbJobRunStore
+    from orchestrator.calendar import KrxCalendar
+    from orchestrator.clock import FakeClock
+    from orchestrator.scheduling import JobSpec, Scheduler, SchedulerSettings
+
+    calendar = KrxCalendar()
+    runner = env.runner()
+    jobs = tuple(JobSpec.model_validate(s) for s in job_specs(runner))
+    scheduler = Scheduler(
+        SchedulerSettings(jobs=jobs),
+        actions={"workflow:*": lambda fire: None},
+        store=DbJobRunStore(Database(f"sqlite+aiosqlite:///{tmp_path / 'j.db'}")),
+        calendar=calendar,
+        clock=FakeClock(now),
+        replica="t",
+    )
+
+    for sid, schedule in runner.catalog.schedules.items():
+        listed = next_fire(schedule, now, calendar)
+        assert scheduler.next_fire_time(f"workflow.{sid}") == listed, sid
+    dca = scheduler.next_fire_time("workflow.monthly-dca-005930")
+    assert dca is not None
+    first_of_next_month = {12: (2027, 1, 4), 3: (2027, 4, 1)}[now.month]
+    assert dca.astimezone(KST).date() == date(*first_of_next_month)
