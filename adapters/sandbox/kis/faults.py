@@ -30,7 +30,11 @@ class FaultRule(BaseModel):
 
     count: int | None = Field(default=None, ge=0)
     rate: float | None = Field(default=None, ge=0.0, le=1.0)
-    path: str | None = Field(default=None, description="only requests whose path starts so")
+    path: str | None = Field(
+        default=None,
+        description="only requests whose path (relative to where the sandbox is mounted) "
+        "starts so",
+    )
 
     @model_validator(mode="after")
     def _bounded(self) -> FaultRule:
@@ -68,6 +72,8 @@ class FaultPlan(BaseModel):
 
 # Where each kind applies when the rule names no path: EGW00201 is a business-gateway answer,
 # and only order submissions (new, modify, cancel) can be booked and then lose their reply.
+# Paths are the API's own (`/uapi/…`), matched against the request path relative to the mount
+# point, so the same rules fire when the sandbox is served under `/sandbox/kis` (serve).
 _SCOPES: dict[FaultKind, tuple[str, ...]] = {
     "latency": ("/",),
     "error_5xx": ("/",),
@@ -77,6 +83,18 @@ _SCOPES: dict[FaultKind, tuple[str, ...]] = {
         "/uapi/domestic-stock/v1/trading/order-rvsecncl",
     ),
 }
+
+
+def route_path(scope: Scope) -> str:
+    """The request path as the sandbox's own routes see it: without the mount prefix.
+
+    Starlette keeps the full path in `scope["path"]` and the mount prefix in `root_path`.
+    """
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        return path[len(root) :] or "/"
+    return path
 
 
 class FaultState:
@@ -105,7 +123,9 @@ class FaultState:
         self._rng = random.Random(f"{self._seed}|faults")
 
     def fire(self, kind: FaultKind, path: str) -> FaultRule | None:
-        """The rule if it fires for this request (consuming a count or an RNG draw), else None."""
+        """The rule if it fires for this request (consuming a count or an RNG draw), else None.
+
+        `path` is relative to the mount point (`route_path`)."""
         rule = self.rules[kind]
         scopes = (rule.path,) if rule is not None and rule.path else _SCOPES[kind]
         if rule is None or not path.startswith(scopes):

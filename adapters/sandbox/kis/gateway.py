@@ -25,7 +25,12 @@ from adapters.sandbox.kis.auth import body_hash
 from adapters.sandbox.kis.broker import Broker
 from adapters.sandbox.kis.calls import Call, Reply
 from adapters.sandbox.kis.errors import KisFailure
-from adapters.sandbox.kis.faults import DroppedConnection, LatencyRule, ServerErrorRule
+from adapters.sandbox.kis.faults import (
+    DroppedConnection,
+    LatencyRule,
+    ServerErrorRule,
+    route_path,
+)
 from adapters.sandbox.kis.params import Params
 from adapters.sandbox.kis.seed import Env
 from adapters.sandbox.kis.wire import json_response
@@ -54,7 +59,7 @@ def _gt_uid(broker: Broker, headers: Headers) -> str:
 
 async def run_faults(request: Request, broker: Broker) -> Response | None:
     """Latency, then a 5xx or EGW00201 instead of the real answer, if a fault rule fires."""
-    path = request.url.path
+    path = route_path(request.scope)
     sleep: Callable[[float], Awaitable[None]] = request.app.state.sleep
     latency = broker.faults.fire("latency", path)
     if isinstance(latency, LatencyRule):
@@ -144,7 +149,8 @@ def business_endpoint(endpoint: Endpoint) -> Callable[[Request], Awaitable[Respo
             )
         except KisFailure as failure:
             return json_response(failure.body, failure.status, headers)
-        if reply.booked and broker.faults.fire("lost_reply", request.url.path) is not None:
+        lost = reply.booked and broker.faults.fire("lost_reply", route_path(request.scope))
+        if lost:
             return DroppedConnection()
         if reply.tr_cont is not None:
             headers["tr_cont"] = reply.tr_cont

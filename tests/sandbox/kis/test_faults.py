@@ -4,6 +4,7 @@ tokens, lost replies), including the seeded probabilities a chaos run relies on.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -181,3 +182,47 @@ async def test_probabilistic_faults_replay_and_only_lost_replies_book(make_app: 
     assert 4 <= injected["rate_limit"] <= 16
     assert 4 <= injected["lost_reply"] <= 16
     assert sum(counts.values()) == 200
+
+
+@pytest.fixture
+async def mounted(make_app: AppFactory) -> AsyncIterator[Kis]:
+    """The real sandbox under `/sandbox/kis` of a parent app, as `serve` mounts it in-process."""
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    app = make_app("real")
+    parent = Starlette(routes=[Mount("/sandbox/kis", app)])
+    transport = httpx.ASGITransport(app=parent)
+    async with httpx.AsyncClient(transport=transport, base_url="http://op/sandbox/kis/") as http:
+        kis = Kis(http, app.state.broker)
+        await kis.login()
+        yield kis
+
+
+async def test_default_scopes_fire_under_the_sandbox_kis_mount(mounted: Kis) -> None:
+    """Default scopes (EGW00201 on /uapi/, lost replies on order submissions) are the API's
+    own paths, matched relative to the mount: under /sandbox/kis they fire as at the root."""
+    await set_faults(mounted, {"rate_limit": {"count": 1}, "lost_reply": {"count": 1}})
+
+    limited = await mounted.price()
+    with pytest.raises(ConnectionResetError):
+        await mounted.order("buy", "005930", 1)
+    shown = (await mounted.http.get("/_sandbox/faults")).json()
+
+    assert (limited.status_code, limited.json()["msg_cd"]) == (500, "EGW00201")
+    assert len(mounted.broker.book.orders) == 1  # booked, reply lost
+    assert shown["injected"]["rate_limit"] == 1
+    assert shown["injected"]["lost_reply"] == 1
+
+
+async def test_path_scoped_rule_matches_relative_to_the_mount(mounted: Kis) -> None:
+    """A rule's `path` names the API path, not the mount prefix, and spares other paths."""
+    await set_faults(
+        mounted, {"error_5xx": {"count": 1, "path": "/uapi/domestic-stock/v1/trading/order-cash"}}
+    )
+
+    quote = await mounted.price()
+    order = await mounted.order()
+
+    assert quote.json()["rt_cd"] == "0"
+    assert (order.status_code, order.json()["msg_cd"]) == (500, "EGW00001")
