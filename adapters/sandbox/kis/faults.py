@@ -32,8 +32,7 @@ class FaultRule(BaseModel):
     rate: float | None = Field(default=None, ge=0.0, le=1.0)
     path: str | None = Field(
         default=None,
-        description="only requests whose path (relative to where the sandbox is mounted) "
-        "starts so",
+        description="only requests whose path (relative to where the sandbox is mounted) starts so",
     )
 
     @model_validator(mode="after")
