@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exc, select, update
+from sqlalchemy import exc, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 
@@ -98,6 +98,21 @@ class DbJobRunStore:
         async with self._db.session() as session:
             rows = (await session.execute(query)).scalars().all()
         return [_run(r) for r in rows]
+
+    async def latest(self) -> Mapping[str, JobRun]:
+        newest = (
+            select(col(JobRunRow.job_id), func.max(col(JobRunRow.scheduled_for)).label("at"))
+            .group_by(col(JobRunRow.job_id))
+            .subquery()
+        )
+        query = select(JobRunRow).join(
+            newest,
+            (col(JobRunRow.job_id) == newest.c.job_id)
+            & (col(JobRunRow.scheduled_for) == newest.c.at),
+        )
+        async with self._db.session() as session:
+            rows = (await session.execute(query)).scalars().all()
+        return {r.job_id: _run(r) for r in rows}
 
     async def run(self, job_id: str, scheduled_for: datetime) -> JobRun | None:
         key = to_utc(scheduled_for)

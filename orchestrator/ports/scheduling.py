@@ -143,6 +143,10 @@ class JobRunStore(Protocol):
         """Newest first by scheduled time; every job when `job_id` is None."""
         ...
 
+    async def latest(self) -> Mapping[str, JobRun]:
+        """The newest run of every job that has run, by job id (one read for the jobs list)."""
+        ...
+
     async def run(self, job_id: str, scheduled_for: datetime) -> JobRun | None:
         """One run with its per-investor outcomes, or None."""
         ...

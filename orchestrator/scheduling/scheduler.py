@@ -200,11 +200,12 @@ class Scheduler:
     async def jobs(self) -> list[JobInfo]:
         """Every configured job with its pause state, next fire time and last run."""
         states = await self._store.states()
+        latest = await self._store.latest()
         infos = []
         for spec in self.settings.jobs:
             state = states.get(spec.id)
             paused = bool(state and state.paused)
-            last = await self._store.runs(spec.id, 1)
+            last = latest.get(spec.id)
             infos.append(
                 JobInfo(
                     id=spec.id,
@@ -219,7 +220,7 @@ class Scheduler:
                     max_instances=spec.max_instances,
                     paused_by=state.updated_by if state and state.paused else None,
                     paused_at=state.updated_at if state and state.paused else None,
-                    last_run=last[0] if last else None,
+                    last_run=last,
                 )
             )
         return infos

@@ -29,6 +29,18 @@ async def test_a_fire_is_claimed_once(db: Database) -> None:
     assert len(await store.runs(None, 10)) == 3
 
 
+async def test_latest_is_the_newest_run_of_each_job(db: Database) -> None:
+    store = DbJobRunStore(db)
+    assert await store.latest() == {}
+    for job, seconds, replica in [("j", 0, "a"), ("j", 5, "b"), ("j", 3, "c"), ("k", 1, "d")]:
+        assert await store.claim(job, T0 + timedelta(seconds=seconds), replica, started_at=T0)
+    latest = await store.latest()
+    assert {job: (r.scheduled_for, r.replica) for job, r in latest.items()} == {
+        "j": (T0 + timedelta(seconds=5), "b"),
+        "k": (T0 + timedelta(seconds=1), "d"),
+    }
+
+
 async def test_concurrent_claims_have_exactly_one_winner(db: Database) -> None:
     store = DbJobRunStore(db)
     results = await asyncio.gather(
