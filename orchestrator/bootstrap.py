@@ -1090,6 +1090,7 @@ def build_api(container: Container) -> FastAPI:
             investors_router(deps.keys, container.investors),
             metrics_router(render_metrics, refresh_metrics),
         ],
+        keys=deps.keys,
     )
     install_console(api, console_deps(container, deps, readiness, workflow_ops))
     if settings.mode == "sandbox" and settings.sandbox.expose:

@@ -175,6 +175,12 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", stream: Any = None
     root.setLevel(numeric)
     # httpx logs full URLs (query strings carry account ids) at INFO: keep it quiet.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # APScheduler ("Added job", "Running job") and Alembic ("Context impl", once per /readyz)
+    # narrate routine work at INFO; our own events say what matters. Problems still show.
+    for chatty in ("apscheduler", "alembic"):
+        logging.getLogger(chatty).setLevel(
+            logging.NOTSET if numeric <= logging.DEBUG else logging.WARNING
+        )
 
 
 # Free-text fields of API replies (vendor error messages, operator reasons): they may quote an
