@@ -83,10 +83,12 @@ async def list_command(
     limit: int = 50,
 ) -> CommandResult:
     """The newest orders as a table, optionally filtered by user, account and states."""
-    try:
-        wanted = {OrderState(s.lower()) for s in states} or None
-    except ValueError as e:
-        return CommandResult(f"unknown state: {e}", 2)
+    allowed = {s.value for s in OrderState}
+    unknown = sorted({s.lower() for s in states} - allowed)
+    if unknown:
+        names = ", ".join(sorted(allowed))
+        return CommandResult(f"--state: unknown {', '.join(unknown)} (one of: {names})", 2)
+    wanted = {OrderState(s.lower()) for s in states} or None
     records = await service.list_orders(
         user_id=user_id, account_id=account_id, states=wanted, limit=limit
     )

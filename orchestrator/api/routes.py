@@ -35,6 +35,7 @@ from orchestrator.api.schemas import (
 )
 from orchestrator.api.strict import STRICT_RESPONSES, reject_unknown_query
 from orchestrator.domain.errors import NotFound
+from orchestrator.domain.model import OrderState
 from orchestrator.ports.control import JobControl, KillSwitchControl, WorkflowControl
 from orchestrator.ports.queries import OperatorQueries
 
@@ -189,7 +190,8 @@ def operator_router(deps: ApiDeps) -> APIRouter:
 
     @router.get("/orders", response_model=list[OrderOut], dependencies=[viewer], tags=["orders"])
     async def orders(
-        state: Annotated[str | None, Query(pattern="^[a-z_]{1,20}$")] = None,
+        # An enum, so an unknown state is a 422 naming the allowed ones (not an empty list).
+        state: Annotated[OrderState | None, Query()] = None,
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> list[dict[str, Any]]:

@@ -129,6 +129,43 @@ async def test_bad_bodies_and_params_get_4xx_not_5xx(client: httpx.AsyncClient) 
     assert bad_param.status_code == 422
 
 
+async def test_an_unknown_order_state_is_a_422_naming_the_allowed_ones(
+    client: httpx.AsyncClient,
+) -> None:
+    """`/orders?state=bogus` once answered `[]` (as if there were no orders): now a 422."""
+    bogus = await client.get("/api/v1/orders?state=bogus", headers=VIEWER)
+    known = await client.get("/api/v1/orders?state=partially_filled", headers=VIEWER)
+
+    assert bogus.status_code == 422
+    assert "state" in bogus.text
+    for allowed in ("pending_submit", "unknown", "filled", "cancelled", "rejected", "not_found"):
+        assert allowed in bogus.text
+    assert known.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "/api/v1/orders?limit=0",
+        "/api/v1/orders?limit=501",
+        "/api/v1/orders?offset=-1",
+        "/api/v1/orders?offset=99999999999999999999999",
+        "/api/v1/audit?limit=abc",
+        "/api/v1/reconciliations?offset=1000001",
+        "/api/v1/breaks?limit=-5",
+        "/api/v1/jobs/runs?limit=100000",
+        "/api/v1/workflows/runs?limit=0",
+        "/api/v1/investors?limit=0",
+    ],
+)
+async def test_paging_bounds_are_422_never_500(client: httpx.AsyncClient, query: str) -> None:
+    reply = await client.get(query, headers=OPERATOR)
+
+    assert reply.status_code == 422, reply.text
+    field = query.split("?")[1].split("=")[0]
+    assert field in reply.text
+
+
 async def test_openapi_documents_auth_401_and_403(client: httpx.AsyncClient) -> None:
     """The schema declares bearer auth and the 401/403 answers."""
     spec = (await client.get("/openapi.json")).json()

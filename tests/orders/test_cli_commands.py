@@ -57,3 +57,4 @@ async def test_cancel_and_list_commands(harness: Harness) -> None:
     assert listing.text.splitlines()[0].startswith("created (KST)")
     assert empty.text == "no orders"
     assert wrong.exit_code == 2
+    assert wrong.text.startswith("--state: unknown bogus (one of: accepted, cancelled,")
