@@ -85,8 +85,11 @@ FIGURES = (
     "kis_cash",
     "samsung_cash",
     "position_count",
+    "orders",
 )
-"""Placeholders a notify message may use ($total_value or ${total_value})."""
+"""Placeholders a notify message may use ($total_value or ${total_value}). `$orders` names the
+run's orders in the right tense: "placed buy 4 005930 @ ₩71,800", or in a dry run "would place
+buy 4 005930 @ ₩71,800" (a dry run never claims it placed anything)."""
 
 
 class Strict(BaseModel):

@@ -199,6 +199,19 @@ def figures_of(view: PortfolioView) -> tuple[Decimal, dict[str, Decimal]]:
     }
 
 
+def orders_text(actions: list[Action], *, dry_run: bool) -> str:
+    """The `$orders` of a notify message: what the run places (or, dry, would place)."""
+    orders = [a for a in actions if isinstance(a, OrderAction) and a.blocked is None]
+    verb = "would place" if dry_run else "placed"
+    if not orders:
+        return f"{verb} no order"
+    parts = []
+    for o in orders:
+        price = "at market" if o.limit_price is None else f"@ {won(o.limit_price)}"
+        parts.append(f"{o.side.value} {o.quantity} {o.symbol} {price}")
+    return f"{verb} {', '.join(parts)}"
+
+
 def won(amount: Decimal) -> str:
     """₩1,234,567 (whole won, rounded half up)."""
     return f"₩{amount.quantize(Decimal(1)):,}"
@@ -381,6 +394,7 @@ async def plan_notify(step: NotifyStep, ctx: PlanContext) -> None:
     values["workflow"] = ctx.name
     values["date"] = to_kst(ctx.fire_at).date().isoformat()
     values["position_count"] = str(len(view.positions))
+    values["orders"] = orders_text(ctx.actions, dry_run=ctx.dry_run)
     text = string.Template(step.message).safe_substitute(values)
     if step.include_positions:
         for p in sorted(view.positions, key=lambda p: (p.symbol, p.account.institution)):

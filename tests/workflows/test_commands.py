@@ -64,6 +64,16 @@ async def test_dry_run_command(env: Env) -> None:
     assert "[planned] sell 42 069500" in text
 
 
+async def test_a_dry_run_says_would_place_never_placed(env: Env) -> None:
+    """The notify text of a dry run names the orders it would place; a real run, what it placed."""
+    dry = await commands.run(env.runner(), "monthly-dca-005930", dry_run=True)
+    real = await commands.run(env.runner(), "monthly-dca-005930")
+
+    assert "would place buy 4 005930 @ ₩71,100" in dry
+    assert "placed" not in dry.replace("would place", "")
+    assert "placed buy 4 005930 @ ₩71,100" in real
+
+
 async def test_killswitch_command(env: Env) -> None:
     """The CLI shows and sets the kill switch."""
     switch = KillSwitch(env.store, env.clock)

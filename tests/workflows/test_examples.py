@@ -48,7 +48,7 @@ async def test_monthly_dca_waits_for_approval_then_sends_once(env: Env) -> None:
     assert done.decided_by == "alice"
     assert env.orders.sent_keys() == ["wf:monthly-dca-005930:20260303T010000Z:buy:005930"]
     assert env.orders.sends[0].origin == f"workflow:monthly-dca-005930:{run.id}"
-    assert "Monthly DCA 2026-03-03" in env.notifier.alerts[-1].text
+    assert "Monthly DCA 2026-03-03: placed buy 4 005930" in env.notifier.alerts[-1].text
 
 
 async def test_monthly_dca_fires_only_on_the_first_trading_day(env: Env) -> None:
