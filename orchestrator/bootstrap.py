@@ -1055,7 +1055,7 @@ def build_api(container: Container) -> FastAPI:
     )
     deps = ApiDeps(
         mode=settings.mode,
-        keys=tuple(ApiKey(k.name, k.role, k.sha256) for k in settings.api.keys),
+        keys=tuple(ApiKey(k.name, k.role, k.sha256, k.investor) for k in settings.api.keys),
         queries=DbOperatorQueries(container.db),
         probes=StatusProbes(
             breaker_states=container.resilience.breakers.states,

@@ -30,6 +30,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -77,11 +78,19 @@ class DatabaseSettings(Section):
 
 
 class ApiKeySettings(Section):
-    """An operator API key, stored as its SHA-256 (keys are random, so a plain hash suffices)."""
+    """An API key, stored as its SHA-256 (keys are random, so a plain hash suffices). An
+    `investor` key names the one investor it may see."""
 
     name: str
-    role: Literal["viewer", "operator"]
+    role: Literal["investor", "viewer", "operator"]
     sha256: str
+    investor: str | None = Field(default=None, min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def _bound(self) -> ApiKeySettings:
+        if (self.role == "investor") != (self.investor is not None):
+            raise ValueError("investor: is required for role investor and only for it")
+        return self
 
     @field_validator("sha256")
     @classmethod

@@ -85,17 +85,19 @@ class DbOperatorQueries:
         return out
 
     async def breaks(
-        self, status: str | None, limit: int, offset: int
+        self, status: str | None, limit: int, offset: int, user_id: str | None = None
     ) -> Sequence[Mapping[str, Any]]:
-        found = await self._recon.breaks(status=status, limit=limit, offset=offset)
+        found = await self._recon.breaks(status=status, user_id=user_id, limit=limit, offset=offset)
         return [shown(b) for b in found]
 
     async def orders(
-        self, state: str | None, limit: int, offset: int
+        self, state: str | None, limit: int, offset: int, user_id: str | None = None
     ) -> Sequence[Mapping[str, Any]]:
         query = select(OrderIntentRow).order_by(col(OrderIntentRow.created_at).desc())
         if state is not None:
             query = query.where(col(OrderIntentRow.state) == state)
+        if user_id is not None:
+            query = query.where(col(OrderIntentRow.user_id) == user_id)
         async with self._db.session() as s:
             rows = await s.execute(query.limit(limit).offset(offset))
             return [shown(o) for o in rows.scalars()]

@@ -1,5 +1,11 @@
 """Bearer API keys with roles. Keys are stored as SHA-256 (they are random, high-entropy strings),
-compared in constant time. `viewer` reads; `operator` also mutates."""
+compared in constant time. `viewer` reads; `operator` also mutates; `investor` is bound to one
+investor and reads only that investor's records.
+
+Default deny for investor keys: `require("viewer")` refuses them (403), so a route sees an
+investor key only when it asks for `require("investor")` and then scopes what it reads with
+`Principal.own` / `Principal.only` (tests/api/test_investor_scope.py walks every route of the
+app to keep it so)."""
 
 from __future__ import annotations
 
@@ -13,8 +19,11 @@ from fastapi import Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
-Role = Literal["viewer", "operator"]
-_RANK: dict[str, int] = {"viewer": 0, "operator": 1}
+from orchestrator.domain.errors import NotFound
+
+Role = Literal["investor", "viewer", "operator"]
+# An investor key ranks below a viewer: it passes only routes that scope their reads to it.
+RANK: dict[str, int] = {"investor": -1, "viewer": 0, "operator": 1}
 
 
 class ErrorOut(BaseModel):
@@ -28,6 +37,10 @@ MUTATION_RESPONSES: dict[int | str, dict[str, Any]] = {
     **AUTH_RESPONSES,
     403: {"model": ErrorOut, "description": "The key's role may not do this (needs operator)"},
 }
+SCOPED_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **AUTH_RESPONSES,
+    403: {"model": ErrorOut, "description": "The key's role may not do this"},
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,12 +48,33 @@ class ApiKey:
     name: str
     role: Role
     sha256: str
+    investor: str | None = None  # set exactly when role is "investor"
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
     name: str
     role: Role
+    investor: str | None = None
+
+    def own(self, investor_id: str) -> str:
+        """`investor_id` if this key may see it. Another investor's id is a 404 like an unknown
+        one: an investor key must not learn which other investors exist."""
+        if self.investor is not None and investor_id != self.investor:
+            # Not echoing the id: the same words whether it exists or not.
+            raise NotFound("not found: an investor key sees its own investor only")
+        return investor_id
+
+    def only(self, investor_id: str | None) -> str | None:
+        """The investor filter of a listing: an investor key's own, whatever was asked (a
+        different one asked for explicitly is a 404); staff keys see what they asked for."""
+        if self.investor is None:
+            return investor_id
+        return self.own(investor_id) if investor_id is not None else self.investor
+
+
+def principal_of(key: ApiKey) -> Principal:
+    return Principal(name=key.name, role=key.role, investor=key.investor)
 
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from api.keys in the config")
@@ -67,9 +101,9 @@ def authenticator(keys: Sequence[ApiKey]) -> Callable[[Role], Callable[..., Awai
                     "unknown API key",
                     headers={"WWW-Authenticate": "Bearer"},
                 )
-            if _RANK[match.role] < _RANK[role]:
+            if RANK[match.role] < RANK[role]:
                 raise HTTPException(status.HTTP_403_FORBIDDEN, f"this action needs role {role}")
-            return Principal(name=match.name, role=match.role)
+            return principal_of(match)
 
         return dependency
 

@@ -1,5 +1,6 @@
-"""/api/v1/investors: onboarding as records. Reads need a viewer key; writes the operator role and
-are audited by the service with the key's name as the actor.
+"""/api/v1/investors: onboarding as records. Reads need a viewer key, or an investor key for
+its own investor (another investor's id is a 404, a listing shows only its own); writes the
+operator role and are audited by the service with the key's name as the actor.
 
 Duplicates are 409 naming the existing record, unknown ids 404, bad fields 422 (the one
 domain-error mapping in orchestrator.api.errors). Credentials are only ever shown as a masked
@@ -143,20 +144,24 @@ class InvestorDetailOut(InvestorOut):
 
 def investors_router(keys: tuple[ApiKey, ...], service: InvestorService) -> APIRouter:
     require = authenticator(keys)
-    viewer = Depends(require("viewer"))
     operator = Depends(require("operator"))
+    anyone = Depends(require("investor"))  # reads below scope an investor key to its own
     router = APIRouter(prefix="/api/v1", responses=AUTH_RESPONSES, tags=["investors"])
     writes = {**MUTATION_RESPONSES, **error_responses(404, 409, 422)}
 
-    @router.get("/investors", response_model=InvestorPageOut, dependencies=[viewer])
+    @router.get("/investors", response_model=InvestorPageOut)
     async def list_investors(
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         cursor: Annotated[str | None, Query(max_length=64)] = None,
         search: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
         status: Annotated[Literal["active", "disabled"] | None, Query()] = None,
+        who: Principal = anyone,
     ) -> InvestorPageOut:
         """Investors by id, `limit` at a time; pass `next_cursor` back as `cursor`. `search`
-        matches an id prefix or part of the display name."""
+        matches an id prefix or part of the display name. An investor key lists itself only."""
+        if who.investor is not None:
+            own = await service.get(who.investor)
+            return InvestorPageOut(items=[InvestorOut.of(own)], next_cursor=None)
         page = await service.list(limit=limit, cursor=cursor, search=search, status=status)
         return InvestorPageOut(
             items=[InvestorOut.of(i) for i in page.items], next_cursor=page.next_cursor
@@ -170,12 +175,11 @@ def investors_router(keys: tuple[ApiKey, ...], service: InvestorService) -> APIR
     @router.get(
         "/investors/{investor_id}",
         response_model=InvestorDetailOut,
-        dependencies=[viewer],
         responses=error_responses(404),
     )
-    async def show_investor(investor_id: str) -> InvestorDetailOut:
+    async def show_investor(investor_id: str, who: Principal = anyone) -> InvestorDetailOut:
         """One investor with accounts and masked credentials."""
-        investor = await service.get(investor_id)
+        investor = await service.get(who.own(investor_id))
         accounts = await service.accounts(investor_id)
         credentials = await service.store.credentials(investor_id)
         return InvestorDetailOut(
@@ -197,12 +201,11 @@ def investors_router(keys: tuple[ApiKey, ...], service: InvestorService) -> APIR
     @router.get(
         "/investors/{investor_id}/accounts",
         response_model=list[AccountOut],
-        dependencies=[viewer],
         responses=error_responses(404),
     )
-    async def list_accounts(investor_id: str) -> list[AccountOut]:
+    async def list_accounts(investor_id: str, who: Principal = anyone) -> list[AccountOut]:
         """The investor's accounts and what reconciliation reads of each."""
-        return [AccountOut.of(a) for a in await service.accounts(investor_id)]
+        return [AccountOut.of(a) for a in await service.accounts(who.own(investor_id))]
 
     @router.post(
         "/investors/{investor_id}/accounts",

@@ -113,6 +113,8 @@ def operator_router(deps: ApiDeps) -> APIRouter:
     require = authenticator(deps.keys)
     viewer = Depends(require("viewer"))
     operator = Depends(require("operator"))
+    # Portfolio, orders and breaks also answer an investor key, scoped to its investor.
+    anyone = Depends(require("investor"))
     router = APIRouter(
         prefix="/api/v1",
         responses={**AUTH_RESPONSES, **STRICT_RESPONSES},
@@ -161,42 +163,51 @@ def operator_router(deps: ApiDeps) -> APIRouter:
         return dict(run)
 
     @router.get(
-        "/breaks", response_model=list[BreakOut], dependencies=[viewer], tags=["reconciliation"]
+        "/breaks",
+        response_model=list[BreakOut],
+        responses=NOT_FOUND,
+        tags=["reconciliation"],
     )
     async def breaks(
         status: Annotated[
             str | None, Query(pattern="^(open|acknowledged|resolved|active)$")
         ] = "open",
+        user_id: OptIdent = None,
         limit: Limit = 100,
         offset: Offset = 0,
+        who: Principal = anyone,
     ) -> list[dict[str, Any]]:
-        """Reconciliation breaks (open by default; `active` = open or acknowledged)."""
-        return [dict(b) for b in await q.breaks(status, limit, offset)]
+        """Reconciliation breaks (open by default; `active` = open or acknowledged), of one
+        user when `user_id` is given (an investor key: always its own)."""
+        return [dict(b) for b in await q.breaks(status, limit, offset, who.only(user_id))]
 
     @router.get(
         "/portfolio",
         response_model=PortfolioOut,
-        dependencies=[viewer],
         responses=NOT_FOUND,
         tags=["portfolio"],
     )
-    async def portfolio(user_id: OptIdent = None) -> dict[str, Any]:
-        """Consolidated portfolio as of the newest reconciliation (default: the first user)."""
-        user = user_id or deps.default_user
+    async def portfolio(user_id: OptIdent = None, who: Principal = anyone) -> dict[str, Any]:
+        """Consolidated portfolio as of the newest reconciliation (default: the first user; an
+        investor key: its own)."""
+        user = who.only(user_id) or deps.default_user
         result = await q.latest_portfolio(user)
         if result is None:
             raise NotFound(f"no finished reconciliation has a portfolio for {user}")
         return dict(result)
 
-    @router.get("/orders", response_model=list[OrderOut], dependencies=[viewer], tags=["orders"])
+    @router.get("/orders", response_model=list[OrderOut], responses=NOT_FOUND, tags=["orders"])
     async def orders(
         # An enum, so an unknown state is a 422 naming the allowed ones (not an empty list).
         state: Annotated[OrderState | None, Query()] = None,
+        user_id: OptIdent = None,
         limit: Limit = 100,
         offset: Offset = 0,
+        who: Principal = anyone,
     ) -> list[dict[str, Any]]:
-        """Order intents and what became of them, newest first."""
-        return [dict(o) for o in await q.orders(state, limit, offset)]
+        """Order intents and what became of them, newest first; one user's when `user_id` is
+        given (an investor key: always its own)."""
+        return [dict(o) for o in await q.orders(state, limit, offset, who.only(user_id))]
 
     @router.get("/audit", response_model=list[AuditOut], dependencies=[viewer], tags=["audit"])
     async def audit(limit: Limit = 100, offset: Offset = 0) -> list[dict[str, Any]]:

@@ -17,12 +17,16 @@ class OperatorQueries(Protocol):
         ...
 
     async def breaks(
-        self, status: str | None, limit: int, offset: int
-    ) -> Sequence[Mapping[str, Any]]: ...
+        self, status: str | None, limit: int, offset: int, user_id: str | None = None
+    ) -> Sequence[Mapping[str, Any]]:
+        """Breaks, newest first; only `user_id`'s when given."""
+        ...
 
     async def orders(
-        self, state: str | None, limit: int, offset: int
-    ) -> Sequence[Mapping[str, Any]]: ...
+        self, state: str | None, limit: int, offset: int, user_id: str | None = None
+    ) -> Sequence[Mapping[str, Any]]:
+        """Order intents, newest first; only `user_id`'s when given."""
+        ...
 
     async def audit(self, limit: int, offset: int) -> Sequence[Mapping[str, Any]]: ...
 

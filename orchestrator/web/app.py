@@ -174,6 +174,9 @@ def _login_router(deps: ConsoleDeps, render: Renderer) -> APIRouter:
         if principal is None:
             # 200, not 401: the form is shown again (a browser logs every 4xx as an error).
             return login_page(request, "Unknown API key.")
+        if principal.investor is not None:
+            # The console's pages list every investor; an investor key reads the API only.
+            return login_page(request, "An investor key cannot use the operator console.")
         old = request.cookies.get(COOKIE)
         deps.sessions.drop(old)  # a new session id at every login (no session fixation)
         token, session = deps.sessions.create(principal)

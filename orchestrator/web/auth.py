@@ -5,7 +5,8 @@
 - Every form carries the session's CSRF token; a POST without it, or with another, is 403. The
   login form, which has no session yet, uses a double-submit cookie for the same purpose.
 - Roles are enforced on the server: templates hide actions from a viewer, and a viewer's POST to
-  an action is 403 whatever the page showed.
+  an action is 403 whatever the page showed. The console shows every investor, so an `investor`
+  key (bound to one of them) cannot log in at all.
 """
 
 from __future__ import annotations
@@ -17,11 +18,10 @@ from collections.abc import Sequence
 
 from fastapi import Request
 
-from orchestrator.api.auth import ApiKey, Principal, Role
+from orchestrator.api.auth import RANK, ApiKey, Principal, Role, principal_of
 from orchestrator.web.sessions import COOKIE, ConsoleSession, SessionStore
 
 LOGIN_CSRF_COOKIE = "orch_login_csrf"
-_RANK: dict[str, int] = {"viewer": 0, "operator": 1}
 
 
 class LoginRequired(Exception):
@@ -42,7 +42,7 @@ def principal_for(keys: Sequence[ApiKey], api_key: str) -> Principal | None:
     for k in keys:  # compare against every key: the time taken does not say which one matched
         if hmac.compare_digest(k.sha256, digest):
             match = k
-    return None if match is None else Principal(name=match.name, role=match.role)
+    return None if match is None else principal_of(match)
 
 
 def new_login_token() -> str:
@@ -73,10 +73,10 @@ async def require_action(
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     if not session.csrf_ok(fields.get("csrf_token")):
         raise Forbidden("missing or wrong CSRF token: reload the page and try again")
-    if _RANK[session.principal.role] < _RANK[role]:
+    if RANK[session.principal.role] < RANK[role]:
         raise Forbidden(f"this action needs role {role}; you are {session.principal.role}")
     return session, fields
 
 
 def is_operator(session: ConsoleSession) -> bool:
-    return _RANK[session.principal.role] >= _RANK["operator"]
+    return RANK[session.principal.role] >= RANK["operator"]
