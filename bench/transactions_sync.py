@@ -39,6 +39,7 @@ from adapters.db.secrets import TokenCipher
 from adapters.http import InProcessTransport, RateSpec, ResilienceSettings, build_resilience
 from adapters.openbanking import OpenBankingSettings, build_openbanking, openbanking_http_client
 from adapters.sandbox.openbanking import create_app
+from orchestrator.clock import SystemClock
 from orchestrator.domain.model import AccountKind, AccountRef, Institution, Transaction
 from orchestrator.domain.timeutil import KST
 
@@ -63,11 +64,6 @@ class TimedApp:
         finally:
             self.seconds += time.perf_counter() - started
             self.requests += 1
-
-
-class SystemClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
 
 
 def _seed(rows: int, last_day: datetime) -> dict[str, Any]:

@@ -7,6 +7,7 @@ next call with any domain error, including the ones where the upstream acted but
 from __future__ import annotations
 
 from adapters.fake.accounts import FakeAccountSource
+from adapters.fake.clock import FakeClock
 from adapters.fake.executor import NOTHING_TO_CANCEL, FakeOrderExecutor
 from adapters.fake.market import FakeMarketData
 from adapters.fake.notifier import FakeNotifier
@@ -14,6 +15,7 @@ from adapters.fake.notifier import FakeNotifier
 __all__ = [
     "NOTHING_TO_CANCEL",
     "FakeAccountSource",
+    "FakeClock",
     "FakeMarketData",
     "FakeNotifier",
     "FakeOrderExecutor",

@@ -13,7 +13,7 @@ from adapters.db.audit import DbAuditLog
 from adapters.db.engine import Database
 from adapters.db.investors import DbInvestorStore
 from adapters.db.secrets import TokenCipher
-from orchestrator.clock import FakeClock
+from adapters.fake import FakeClock
 from orchestrator.domain.errors import ConfigError, Conflict, NotFound
 from orchestrator.services.investors import InvestorService, parse_seed, seed_from_settings
 from orchestrator.services.reconcile import ReconciliationSettings

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -11,8 +11,7 @@ import pytest
 
 from adapters.db.engine import Database
 from adapters.db.orders import DbOrderJournal
-from adapters.fake import FakeOrderExecutor
-from orchestrator.clock import FakeClock
+from adapters.fake import FakeClock, FakeOrderExecutor
 from orchestrator.domain.model import AccountKind, AccountRef, Institution, OrderType, Side
 from orchestrator.services.orders import OrderPolicy, OrderRequest, OrderService
 from tests.support.databases import cipher_for_tests
@@ -38,23 +37,10 @@ OTHER = AccountRef(
 
 
 @dataclass
-class FakeSleep:
-    """Records each wait and moves the clock instead of sleeping."""
-
-    clock: FakeClock
-    calls: list[float] = field(default_factory=list)
-
-    async def __call__(self, seconds: float) -> None:
-        self.calls.append(seconds)
-        self.clock.advance(seconds)
-
-
-@dataclass
 class Harness:
     db: Database
     clock: FakeClock
     broker: FakeOrderExecutor
-    sleep: FakeSleep
     journal: DbOrderJournal
 
     def service(self, notifier: Any = None, **policy: Any) -> OrderService:
@@ -65,7 +51,7 @@ class Harness:
             self.journal,
             self.broker,
             self.clock,
-            sleep=self.sleep,
+            sleep=self.clock.sleep,
             policy=OrderPolicy(**policy),
             notifier=notifier,
         )
@@ -83,7 +69,6 @@ def harness(db: Database) -> Harness:
         db=db,
         clock=clock,
         broker=FakeOrderExecutor("fake-kis", clock.now),
-        sleep=FakeSleep(clock),
         journal=DbOrderJournal(db, cipher_for_tests()),
     )
 

@@ -88,7 +88,7 @@ async def test_rate_limited_order_is_resent_after_exponential_backoff(harness: H
     for _ in range(3):
         harness.broker.fail_next(RateLimited("fake-kis", "EGW00201", code="EGW00201"))
     states: list[OrderState] = []
-    sleep = harness.sleep
+    sleep = harness.clock.sleep
 
     async def watching_sleep(seconds: float) -> None:
         [record] = await harness.journal.find(OrderQuery())
@@ -100,7 +100,7 @@ async def test_rate_limited_order_is_resent_after_exponential_backoff(harness: H
 
     record = await service.place(buy("k1"))
 
-    assert sleep.calls == [1.0, 2.0, 4.0]
+    assert harness.clock.sleeps == [1.0, 2.0, 4.0]
     assert states == [OrderState.PENDING_SUBMIT] * 3
     assert record.state is OrderState.ACCEPTED
     assert record.attempts == 4
@@ -116,7 +116,7 @@ async def test_rate_limit_backoff_is_capped_and_bounded(harness: Harness) -> Non
 
     record = await service.place(buy("k1"))
 
-    assert harness.sleep.calls == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
+    assert harness.clock.sleeps == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
     assert record.state is OrderState.REJECTED
     assert record.reject_code == "EGW00201"
     assert len(harness.broker.sent) == 8
@@ -229,7 +229,7 @@ async def test_guard_violation_records_and_sends_nothing(harness: Harness) -> No
             raise GuardrailViolation("kill_switch", "trading is halted")
 
     service = OrderService(
-        harness.journal, harness.broker, harness.clock, sleep=harness.sleep, guard=NoTrading()
+        harness.journal, harness.broker, harness.clock, sleep=harness.clock.sleep, guard=NoTrading()
     )
     await service.recover()
 
@@ -300,7 +300,9 @@ async def test_acknowledged_order_claimed_meanwhile_settles_the_latecomer(
                 await hook.pop()()
             return report
 
-    service = OrderService(harness.journal, Interleaving(), harness.clock, sleep=harness.sleep)
+    service = OrderService(
+        harness.journal, Interleaving(), harness.clock, sleep=harness.clock.sleep
+    )
     await service.recover()
     harness.broker.fail_next(OrderOutcomeUnknown("fake-kis", "HTTP 502"), booked=False)
     lost = await service.place(buy("k1"))

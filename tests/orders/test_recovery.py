@@ -49,7 +49,7 @@ async def test_order_left_by_a_dead_process_does_not_stall_the_next_order(
     report = await service.recover()
 
     assert report.waited_seconds == 0
-    assert harness.sleep.calls == []
+    assert harness.clock.sleeps == []
     assert report.settled == ()
     assert [(r.id, r.state) for r in report.unknown] == [(crashed.id, OrderState.UNKNOWN)]
     assert (await service.place(buy("k2"))).state is OrderState.ACCEPTED
@@ -145,7 +145,7 @@ async def test_recovery_retries_an_unreadable_order_list_with_backoff(harness: H
 
     report = await service.recover()
 
-    assert harness.sleep.calls == [1.0, 2.0]
+    assert harness.clock.sleeps == [1.0, 2.0]
     assert [r.state for r in report.settled] == [OrderState.ACCEPTED]
     assert service.ready
 

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from orchestrator.clock import FakeClock
+from adapters.fake import FakeClock
 from orchestrator.domain.alerts import Alert
 from orchestrator.domain.errors import SourceUnavailable
 from orchestrator.domain.model import (

@@ -16,7 +16,7 @@ import structlog.testing
 from adapters.db.engine import Database
 from adapters.db.reconciliation import DbJournalReader, DbReconciliationStore
 from adapters.db.tables import FillRow, OrderIntentRow, TransferRow
-from orchestrator.clock import FakeClock
+from adapters.fake import FakeClock
 from orchestrator.domain.alerts import Alert, Severity
 from orchestrator.domain.errors import ConfigError
 from orchestrator.domain.model import (

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -13,34 +12,12 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from adapters.fake import FakeClock
 from adapters.http import Resilience, ResilienceSettings, ResilientClient, build_resilience
 from orchestrator.domain.alerts import Alert
 from tests.support.databases import IN_CI, REDIS_URL
 
 Reply = httpx.Response | Exception
-
-
-class FakeTime:
-    """Monotonic seconds and wall-clock `now()` that advance only through `sleep` or `advance`."""
-
-    def __init__(self) -> None:
-        self.seconds = 1_000.0
-        self.wall = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.seconds
-
-    def now(self) -> datetime:
-        return self.wall + timedelta(seconds=self.seconds - 1_000.0)
-
-    def advance(self, seconds: float) -> None:
-        self.seconds += seconds
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.seconds += seconds
-        await asyncio.sleep(0)
 
 
 @dataclass
@@ -71,8 +48,8 @@ def no_error(response: httpx.Response) -> None:
 
 
 @pytest.fixture
-def fake_time() -> FakeTime:
-    return FakeTime()
+def fake_time() -> FakeClock:
+    return FakeClock(datetime(2026, 11, 23, 3, 0, tzinfo=UTC))
 
 
 @pytest.fixture
@@ -98,7 +75,7 @@ async def http(upstream: ScriptedUpstream) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def make_resilience(fake_time: FakeTime, notifier: RecordingNotifier) -> Callable[..., Resilience]:
+def make_resilience(fake_time: FakeClock, notifier: RecordingNotifier) -> Callable[..., Resilience]:
     def make(settings: ResilienceSettings | None = None) -> Resilience:
         return build_resilience(
             settings or ResilienceSettings(backoff_jitter_seconds=0.0),

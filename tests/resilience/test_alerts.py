@@ -7,17 +7,18 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
+from adapters.fake import FakeClock
 from adapters.http import ResilientClient
 from adapters.http.alerting import UpstreamAlerts
 from adapters.notify import DedupNotifier, LogNotifier, WebhookNotifier
 from orchestrator.domain.alerts import Alert, Severity
 from orchestrator.domain.errors import AuthError, RateLimited, SourceError, SourceUnavailable
-from tests.resilience.conftest import FakeTime, RecordingNotifier, ScriptedUpstream, no_error
+from tests.resilience.conftest import RecordingNotifier, ScriptedUpstream, no_error
 
 ALERT = Alert(key="upstream.kis.auth", text="kis: token rejected", severity=Severity.CRITICAL)
 
 
-async def test_dedup_sends_a_key_once_per_window(fake_time: FakeTime) -> None:
+async def test_dedup_sends_a_key_once_per_window(fake_time: FakeClock) -> None:
     """The same alert key goes out once per window; other keys and later windows go through."""
     inner = RecordingNotifier()
     dedup = DedupNotifier(inner, window_seconds=300, timer=fake_time)

@@ -6,9 +6,10 @@ from collections.abc import Callable
 import httpx
 import pytest
 
+from adapters.fake import FakeClock
 from adapters.http import DisplayCache, Resilience, ResilienceSettings
 from orchestrator.domain.errors import SourceUnavailable
-from tests.resilience.conftest import FakeTime, ScriptedUpstream, no_error
+from tests.resilience.conftest import ScriptedUpstream, no_error
 
 
 class Loader:
@@ -29,7 +30,7 @@ class Loader:
 
 
 @pytest.fixture
-def cache(fake_time: FakeTime) -> DisplayCache[int]:
+def cache(fake_time: FakeClock) -> DisplayCache[int]:
     return DisplayCache(ttl_seconds=45, clock=fake_time, timer=fake_time)
 
 
@@ -48,7 +49,7 @@ async def test_fifty_concurrent_reads_make_one_upstream_call(cache: DisplayCache
 
 
 async def test_value_is_served_until_the_ttl_then_reloaded(
-    cache: DisplayCache[int], fake_time: FakeTime
+    cache: DisplayCache[int], fake_time: FakeClock
 ) -> None:
     """Within 45 s the cached value is served; after it, the next read loads again."""
     loader = Loader()
@@ -76,7 +77,7 @@ async def test_fresh_bypasses_the_cache_and_refreshes_it(cache: DisplayCache[int
 
 
 async def test_failed_display_read_serves_the_last_value_marked_stale(
-    cache: DisplayCache[int], fake_time: FakeTime
+    cache: DisplayCache[int], fake_time: FakeClock
 ) -> None:
     """When the upstream is unavailable, the last value comes back stale with its own as_of."""
     loader = Loader()
@@ -101,7 +102,7 @@ async def test_failed_display_read_with_nothing_cached_raises(cache: DisplayCach
 
 
 async def test_fresh_read_never_falls_back_to_stale(
-    cache: DisplayCache[int], fake_time: FakeTime
+    cache: DisplayCache[int], fake_time: FakeClock
 ) -> None:
     """Reconciliation's fresh read must fail rather than get an old value."""
     loader = Loader()
@@ -116,7 +117,7 @@ async def test_open_breaker_display_read_returns_stale_value(
     make_resilience: Callable[..., Resilience],
     http: httpx.AsyncClient,
     upstream: ScriptedUpstream,
-    fake_time: FakeTime,
+    fake_time: FakeClock,
 ) -> None:
     """With the breaker open, a display read through the client gets the cached value, stale."""
     resilience = make_resilience(ResilienceSettings(retry_attempts=1, breaker_failure_threshold=1))

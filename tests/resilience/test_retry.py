@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from adapters.fake import FakeClock
 from adapters.http import ResilientClient, RetryPolicy
 from adapters.http.retry import parse_retry_after
 from orchestrator.domain.errors import (
@@ -16,7 +17,7 @@ from orchestrator.domain.errors import (
     SourceError,
     SourceUnavailable,
 )
-from tests.resilience.conftest import FakeTime, ScriptedUpstream, no_error
+from tests.resilience.conftest import ScriptedUpstream, no_error
 
 
 def gateway_codes(response: httpx.Response) -> SourceError | None:
@@ -70,7 +71,7 @@ def test_retry_after_accepts_seconds_and_http_dates() -> None:
 
 
 async def test_read_is_retried_with_backoff_until_it_succeeds(
-    client: ResilientClient, upstream: ScriptedUpstream, fake_time: FakeTime
+    client: ResilientClient, upstream: ScriptedUpstream, fake_time: FakeClock
 ) -> None:
     """A read answered 503, 503, 200 is sent three times, waiting 1 s then 2 s."""
     upstream.replies = [httpx.Response(503), httpx.Response(503), httpx.Response(200)]
@@ -83,7 +84,7 @@ async def test_read_is_retried_with_backoff_until_it_succeeds(
 
 
 async def test_read_retries_are_bounded(
-    client: ResilientClient, upstream: ScriptedUpstream, fake_time: FakeTime
+    client: ResilientClient, upstream: ScriptedUpstream, fake_time: FakeClock
 ) -> None:
     """An upstream that keeps failing is tried 5 times (retry_attempts), then the error surfaces."""
     upstream.replies = [httpx.Response(503)]
@@ -96,7 +97,7 @@ async def test_read_retries_are_bounded(
 
 
 async def test_read_honours_a_capped_retry_after_header(
-    client: ResilientClient, upstream: ScriptedUpstream, fake_time: FakeTime
+    client: ResilientClient, upstream: ScriptedUpstream, fake_time: FakeClock
 ) -> None:
     """A 503 with Retry-After: 120 waits 30 s (the cap), not 120 s and not the 1 s backoff."""
     upstream.replies = [httpx.Response(503, headers={"Retry-After": "120"}), httpx.Response(200)]
@@ -107,7 +108,7 @@ async def test_read_honours_a_capped_retry_after_header(
 
 
 async def test_read_is_not_retried_on_a_business_refusal(
-    client: ResilientClient, upstream: ScriptedUpstream, fake_time: FakeTime
+    client: ResilientClient, upstream: ScriptedUpstream, fake_time: FakeClock
 ) -> None:
     """An error the vendor map marks not retryable reaches the caller after one send."""
     upstream.replies = [httpx.Response(200, json={"code": "NO"})]
@@ -143,7 +144,7 @@ async def test_auth_failure_is_not_retried(
 
 
 async def test_write_answered_5xx_is_sent_once_and_outcome_unknown(
-    client: ResilientClient, upstream: ScriptedUpstream, fake_time: FakeTime
+    client: ResilientClient, upstream: ScriptedUpstream, fake_time: FakeClock
 ) -> None:
     """An order answered 500 (not a pre-acceptance refusal) is never resent: outcome unknown."""
     upstream.replies = [httpx.Response(500, json={"code": "BUSY"}), httpx.Response(200)]
@@ -201,7 +202,7 @@ async def test_write_that_never_left_is_unavailable_and_not_resent(
 
 
 async def test_write_refused_as_rate_limited_is_sent_again_after_backoff(
-    client: ResilientClient, upstream: ScriptedUpstream, fake_time: FakeTime
+    client: ResilientClient, upstream: ScriptedUpstream, fake_time: FakeClock
 ) -> None:
     """An order the gateway refused before acceptance (throttled, HTTP 500) is resent and lands."""
     upstream.replies = [httpx.Response(500, json={"code": "THROTTLED"}), httpx.Response(200)]

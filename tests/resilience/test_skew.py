@@ -6,15 +6,16 @@ from email.utils import format_datetime
 import httpx
 from structlog.testing import capture_logs
 
+from adapters.fake import FakeClock
 from adapters.http import ResilientClient, SkewMonitor
-from tests.resilience.conftest import FakeTime, ScriptedUpstream, no_error
+from tests.resilience.conftest import ScriptedUpstream, no_error
 
 
-def date_header(fake_time: FakeTime, offset_seconds: float) -> str:
+def date_header(fake_time: FakeClock, offset_seconds: float) -> str:
     return format_datetime(fake_time.now() + timedelta(seconds=offset_seconds), usegmt=True)
 
 
-def test_skew_beyond_threshold_logs_a_warning_once(fake_time: FakeTime) -> None:
+def test_skew_beyond_threshold_logs_a_warning_once(fake_time: FakeClock) -> None:
     """An upstream 5 s ahead logs upstream.clock_skew once, not on every response."""
     monitor = SkewMonitor(warn_seconds=2.0, clock=fake_time)
 
@@ -28,7 +29,7 @@ def test_skew_beyond_threshold_logs_a_warning_once(fake_time: FakeTime) -> None:
     assert logs[0]["log_level"] == "warning"
 
 
-def test_skew_within_threshold_is_recorded_silently(fake_time: FakeTime) -> None:
+def test_skew_within_threshold_is_recorded_silently(fake_time: FakeClock) -> None:
     """A second of skew is within the 2 s threshold: recorded, not logged."""
     monitor = SkewMonitor(warn_seconds=2.0, clock=fake_time)
 
@@ -39,7 +40,7 @@ def test_skew_within_threshold_is_recorded_silently(fake_time: FakeTime) -> None
     assert -1.5 <= monitor.latest()["openbanking"] <= -0.5
 
 
-def test_recovery_is_logged_after_a_warning(fake_time: FakeTime) -> None:
+def test_recovery_is_logged_after_a_warning(fake_time: FakeClock) -> None:
     """When a skewed upstream comes back within the threshold, that is logged too."""
     monitor = SkewMonitor(warn_seconds=2.0, clock=fake_time)
 
@@ -53,7 +54,7 @@ def test_recovery_is_logged_after_a_warning(fake_time: FakeTime) -> None:
     ]
 
 
-def test_missing_or_garbled_date_is_ignored(fake_time: FakeTime) -> None:
+def test_missing_or_garbled_date_is_ignored(fake_time: FakeClock) -> None:
     """No Date header, or an unparsable one, records nothing."""
     monitor = SkewMonitor(clock=fake_time)
 
@@ -63,7 +64,7 @@ def test_missing_or_garbled_date_is_ignored(fake_time: FakeTime) -> None:
 
 
 async def test_client_checks_the_date_of_every_reply(
-    client: ResilientClient, upstream: ScriptedUpstream, fake_time: FakeTime
+    client: ResilientClient, upstream: ScriptedUpstream, fake_time: FakeClock
 ) -> None:
     """Replies through the client feed the skew monitor; the status view shows it."""
     upstream.replies = [httpx.Response(200, headers={"Date": date_header(fake_time, 30)})]

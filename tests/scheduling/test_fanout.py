@@ -16,8 +16,8 @@ from structlog.testing import capture_logs
 
 from adapters.db.engine import Database
 from adapters.db.jobs import DbJobRunStore
+from adapters.fake import FakeClock
 from orchestrator.calendar import KrxCalendar
-from orchestrator.clock import FakeClock
 from orchestrator.domain.errors import RequestRefused, SourceUnavailable
 from orchestrator.domain.timeutil import KST
 from orchestrator.ports.tasks import InvestorTask

@@ -18,8 +18,9 @@ from structlog.testing import capture_logs
 
 from adapters.db.engine import Database
 from adapters.db.jobs import DbJobRunStore
+from adapters.fake import FakeClock
 from orchestrator.calendar import KrxCalendar
-from orchestrator.clock import FakeClock, SystemClock
+from orchestrator.clock import SystemClock
 from orchestrator.domain.errors import ConfigError
 from orchestrator.domain.timeutil import KST
 from orchestrator.ports.upstream import Clock

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from adapters.fake import FakeClock
 from orchestrator.api.auth import Principal
-from orchestrator.clock import FakeClock
 from orchestrator.web.format import krw, kst
 from orchestrator.web.sessions import SessionStore
 from tests.web.conftest import OPERATOR_KEY, VIEWER_KEY, Console, csrf_of, login

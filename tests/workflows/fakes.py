@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from orchestrator.clock import FakeClock
+from adapters.fake import FakeClock
 from orchestrator.domain.alerts import Alert
 from orchestrator.domain.errors import OrchestratorError, SourceError
 from orchestrator.domain.model import (

@@ -15,6 +15,7 @@ from adapters.db.audit import DbAuditLog
 from adapters.db.engine import Database
 from adapters.db.tables import AuditEventRow
 from adapters.db.workflows import DbWorkflowStore
+from adapters.fake import FakeClock
 from orchestrator.ports.workflows import KillSwitchState, RunDecision, RunStatus, WorkflowRun
 from orchestrator.workflows.killswitch import KillSwitch
 from orchestrator.workflows.runner import ApprovalExpired
@@ -147,7 +148,7 @@ async def test_sent_notional_counts_the_days_sent_orders(db: Database) -> None:
 async def test_kill_switch_is_persisted_and_audited(db: Database) -> None:
     """Off by default; on/off changes persist with who and why, each in the audit chain."""
     store = DbWorkflowStore(db)
-    switch = KillSwitch(store, _Clock())
+    switch = KillSwitch(store, FakeClock(T0))
 
     assert (await store.kill_switch()).on is False
     on = await switch.set(True, "broker incident", "alice")
@@ -202,8 +203,3 @@ async def test_runner_on_the_database_expires_unapproved_plans(db: Database) -> 
     assert stored is not None
     assert stored.status is RunStatus.EXPIRED
     assert env.orders.sends == []
-
-
-class _Clock:
-    def now(self) -> datetime:
-        return T0

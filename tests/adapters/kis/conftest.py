@@ -1,8 +1,8 @@
 """Harness: the KIS adapter against the KIS sandbox, in-process over real HTTP semantics.
 
-One timeline drives everything: the sandbox clock (frozen at a Thursday mid-session), the
-adapter's clock, the rate limiter's timer and every sleep (which moves the sandbox clock instead
-of waiting). A spy transport in front of `InProcessTransport` records what was sent.
+One FakeClock drives everything: the sandbox clock (which follows it from a Thursday
+mid-session), the adapter's clock, the rate limiter's timer and every sleep (which moves both
+instead of waiting). A spy transport in front of `InProcessTransport` records what was sent.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -19,6 +19,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 
+from adapters.fake import FakeClock
 from adapters.http import InProcessTransport, Resilience, ResilienceSettings, build_resilience
 from adapters.kis import Kis, KisSettings, TokenVault, build_kis
 from adapters.sandbox.kis import SandboxClock, create_app
@@ -35,23 +36,11 @@ DAILY = f"{TRADING}/inquire-daily-ccld"
 TOKEN = "/oauth2/tokenP"
 
 
-class Timeline:
-    """Sandbox time as the adapter's clock, limiter timer and sleep (sleeping moves it)."""
-
-    def __init__(self, clock: SandboxClock) -> None:
-        self.clock = clock
-        self.sleeps: list[float] = []
-
-    def now(self) -> datetime:
-        return self.clock.now().astimezone(UTC)
-
-    def timer(self) -> float:
-        return self.clock.now().timestamp()
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.clock.advance(seconds)
-        await asyncio.sleep(0)
+def shared_time() -> tuple[FakeClock, SandboxClock]:
+    """Our clock and the sandbox's, one and the same (as NTP would make them): the sandbox's
+    clock follows the fake one, whose `sleep` moves both instead of waiting."""
+    time = FakeClock(SESSION_TIME)
+    return time, SandboxClock(SESSION_TIME, ticking=True, wall=time.now)
 
 
 class MemoryVault:
@@ -114,7 +103,7 @@ class Harness:
 
     env: str
     app: Starlette
-    time: Timeline
+    time: FakeClock
     spy: Spy
     vault: TokenVault
     settings: KisSettings
@@ -138,7 +127,7 @@ class Harness:
             self.http,
             clock=self.time,
             sleep=self.time.sleep,
-            cache_timer=self.time.timer,
+            cache_timer=self.time.monotonic,
         )
 
     def _resilience(self) -> Resilience:
@@ -147,7 +136,7 @@ class Harness:
             registry=CollectorRegistry(),
             clock=self.time,
             sleep=self.time.sleep,
-            limiter_timer=self.time.timer,
+            limiter_timer=self.time.monotonic,
         )
         self.built.append(resilience)
         return resilience
@@ -232,8 +221,7 @@ async def make_harness(seed_data: dict[str, Any]) -> AsyncIterator[HarnessFactor
         vault: TokenVault | None = None,
         **overrides: Any,
     ) -> Harness:
-        clock = SandboxClock(SESSION_TIME)
-        timeline = Timeline(clock)
+        timeline, clock = shared_time()
         app = create_app(env=env, seed=seed or seed_data, clock=clock, sleep=timeline.sleep)  # type: ignore[arg-type]
         settings = await demo_settings(app, **overrides)
         spy = Spy(InProcessTransport(app=app))

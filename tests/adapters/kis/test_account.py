@@ -34,7 +34,7 @@ async def test_cash_figures_differ_after_a_buy_until_settlement(real: Harness) -
     await real.kis.executor.submit(intent(real.account, "005930", price=60_000))
 
     after = await real.kis.accounts.cash(real.account, fresh=True)
-    real.time.clock.set(datetime(2026, 3, 16, 10, 0, tzinfo=KST))  # Monday: T+2
+    real.time.set(datetime(2026, 3, 16, 10, 0, tzinfo=KST))  # Monday: T+2
     settled = await real.kis.accounts.cash(real.account, fresh=True)
 
     assert before.deposit == before.withdrawable == before.orderable == Decimal(10_000_000)
@@ -121,7 +121,7 @@ async def test_display_reads_are_cached_and_fall_back_to_stale(real: Harness) ->
     first = await real.kis.accounts.cash(real.account)
     await real.kis.accounts.cash(real.account)
     calls = real.spy.count(BALANCE)
-    real.time.clock.advance(120)  # past the cache TTL
+    real.time.advance(120)  # past the cache TTL
     await real.faults(error_5xx={"rate": 1.0})
 
     stale = await real.kis.accounts.cash(real.account)

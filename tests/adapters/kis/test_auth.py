@@ -66,7 +66,7 @@ async def test_token_is_reused_across_a_restart(real: Harness) -> None:
 async def test_token_near_expiry_is_replaced(real: Harness) -> None:
     """A stored token inside the refresh margin of its expiry is not used; a new one is issued."""
     await real.kis.accounts.cash(real.account, fresh=True)
-    real.time.clock.advance(24 * 3600 - 30)  # 30 s before expiry, inside the 60 s margin
+    real.time.advance(24 * 3600 - 30)  # 30 s before expiry, inside the 60 s margin
 
     restarted = real.restart()
     await restarted.accounts.cash(real.account, fresh=True)
@@ -77,7 +77,7 @@ async def test_token_near_expiry_is_replaced(real: Harness) -> None:
 async def test_expired_token_is_reissued_once_and_the_call_retried(real: Harness) -> None:
     """EGW00123 on a call renews the token once and sends the call once more."""
     await real.kis.accounts.cash(real.account, fresh=True)
-    real.time.clock.advance(61)
+    real.time.advance(61)
     await real.faults(expire_tokens=True)
     balance_before = real.spy.count(BALANCE)
 
@@ -93,7 +93,7 @@ async def test_expired_token_is_reissued_once_and_the_call_retried(real: Harness
 async def test_expired_token_on_an_order_renews_and_books_once(real: Harness) -> None:
     """EGW00123 refuses an order before acceptance: renewed, resent once, booked once."""
     await real.kis.accounts.cash(real.account, fresh=True)
-    real.time.clock.advance(61)
+    real.time.advance(61)
     await real.faults(expire_tokens=True)
 
     report = await real.kis.executor.submit(intent(real.account))
@@ -146,7 +146,7 @@ async def test_secrets_never_reach_the_logs(real: Harness) -> None:
     with capture_logs() as logs:
         await real.kis.accounts.cash(real.account, fresh=True)
         await real.kis.executor.submit(intent(real.account))
-        real.time.clock.advance(61)
+        real.time.advance(61)
         await real.faults(expire_tokens=True)
         await real.kis.accounts.positions(real.account, fresh=True)
 

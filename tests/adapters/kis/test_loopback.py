@@ -13,24 +13,24 @@ import pytest
 import uvicorn
 from prometheus_client import CollectorRegistry
 
+from adapters.fake import FakeClock
 from adapters.http import ResilienceSettings, build_resilience
 from adapters.kis import build_kis, kis_http_client
-from adapters.sandbox.kis import SandboxClock, create_app
+from adapters.sandbox.kis import create_app
 from orchestrator.domain.errors import OrderOutcomeUnknown
 from tests.adapters.kis.conftest import (
     SESSION_TIME,
     MemoryVault,
-    Timeline,
     demo_settings,
+    shared_time,
 )
 from tests.adapters.kis.support import intent
 
 
 @pytest.fixture
-async def served(seed_data: dict[str, Any]) -> AsyncIterator[tuple[str, Any, Timeline]]:
+async def served(seed_data: dict[str, Any]) -> AsyncIterator[tuple[str, Any, FakeClock]]:
     """The real-flavour sandbox under uvicorn on 127.0.0.1 and a free port; stopped after."""
-    clock = SandboxClock(SESSION_TIME)
-    timeline = Timeline(clock)
+    timeline, clock = shared_time()
     app = create_app(env="real", seed=seed_data, clock=clock, sleep=timeline.sleep)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -52,7 +52,7 @@ async def served(seed_data: dict[str, Any]) -> AsyncIterator[tuple[str, Any, Tim
 
 
 async def test_orders_and_reads_over_a_loopback_socket(
-    served: tuple[str, Any, Timeline],
+    served: tuple[str, Any, FakeClock],
 ) -> None:
     """Over real HTTP: buy, see the position, and a dropped reply is OrderOutcomeUnknown."""
     base_url, app, timeline = served
@@ -62,7 +62,7 @@ async def test_orders_and_reads_over_a_loopback_socket(
         registry=CollectorRegistry(),
         clock=timeline,
         sleep=timeline.sleep,
-        limiter_timer=timeline.timer,
+        limiter_timer=timeline.monotonic,
     )
     async with kis_http_client(settings) as http:
         kis = build_kis(settings, resilience, MemoryVault(), http, clock=timeline)

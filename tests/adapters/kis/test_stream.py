@@ -17,15 +17,16 @@ from starlette.applications import Starlette
 
 from adapters.db.engine import Database
 from adapters.db.orders import DbOrderJournal
+from adapters.fake import FakeClock
 from adapters.http import ResilienceSettings, build_resilience
 from adapters.kis import build_kis, frames
 from adapters.kis.settings import KisSettings
 from adapters.kis.stream import KisStream, StreamingMarketData
-from adapters.sandbox.kis import SandboxClock, create_app
+from adapters.sandbox.kis import create_app
 from adapters.sandbox.kis.realtime import encrypt
 from orchestrator.domain.model import AccountRef, OrderEvent, OrderState, OrderType, Quote, Side
 from orchestrator.services.orders import OrderRequest, OrderService
-from tests.adapters.kis.conftest import SESSION_TIME, MemoryVault, Timeline, demo_settings
+from tests.adapters.kis.conftest import SESSION_TIME, MemoryVault, demo_settings, shared_time
 from tests.support.databases import cipher_for_tests
 from tests.support.served import served
 
@@ -63,7 +64,7 @@ class Recorder:
 @dataclass
 class Live:
     app: Starlette
-    time: Timeline
+    time: FakeClock
     paths: list[str]
     settings: KisSettings
     stream: KisStream
@@ -85,8 +86,7 @@ class Live:
 
 @pytest.fixture
 async def live(db: Database, seed_data: dict[str, Any]) -> AsyncIterator[Live]:
-    clock = SandboxClock(SESSION_TIME)
-    timeline = Timeline(clock)
+    timeline, clock = shared_time()
     app = create_app(
         env="real", seed=seed_data, clock=clock, sleep=timeline.sleep, ws_heartbeat_seconds=None
     )
@@ -106,7 +106,7 @@ async def live(db: Database, seed_data: dict[str, Any]) -> AsyncIterator[Live]:
             registry=CollectorRegistry(),
             clock=timeline,
             sleep=timeline.sleep,
-            limiter_timer=timeline.timer,
+            limiter_timer=timeline.monotonic,
         )
         paths: list[str] = []
 
@@ -205,7 +205,7 @@ async def test_stream_prices_feed_quotes_until_stale(live: Live) -> None:
     the REST quote."""
     await live.sink.until(lambda: live.stream.prices.get("005930") is not None)
     fresh = await live.market.quote("005930")
-    live.time.clock.advance(10)  # older than the 5 s bound; no new frame is read meanwhile
+    live.time.advance(10)  # older than the 5 s bound; no new frame is read meanwhile
     live.stream.prices.update("005930", fresh.price, live.time.now() - timedelta(seconds=6))
     stale = await live.market.quote("005930")
 

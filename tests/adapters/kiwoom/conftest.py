@@ -1,7 +1,7 @@
 """Harness: the Kiwoom adapter against the Kiwoom sandbox, in-process over real HTTP semantics.
 
-One timeline drives everything: the sandbox clock (frozen mid-session), the adapter's clock, the
-rate limiter's timer and every sleep (which moves the sandbox clock instead of waiting). A spy
+One FakeClock drives everything: the sandbox clock (which follows it), the adapter's clock, the
+rate limiter's timer and every sleep (which moves both instead of waiting). A spy
 transport in front of `InProcessTransport` records what was sent.
 """
 
@@ -12,7 +12,7 @@ import contextlib
 import copy
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -20,6 +20,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 
+from adapters.fake import FakeClock
 from adapters.http import InProcessTransport, Resilience, ResilienceSettings, build_resilience
 from adapters.kiwoom import Kiwoom, KiwoomSettings, build_kiwoom
 from adapters.sandbox.kiwoom import DEMO_SEED, KiwoomClock, KiwoomState, create_app
@@ -32,21 +33,11 @@ ACCOUNT_PATH = "/api/dostk/acnt"
 TOKEN_PATH = "/oauth2/token"
 
 
-class Timeline:
-    def __init__(self, clock: KiwoomClock) -> None:
-        self.clock = clock
-        self.sleeps: list[float] = []
-
-    def now(self) -> datetime:
-        return self.clock.now().astimezone(UTC)
-
-    def timer(self) -> float:
-        return self.clock.now().timestamp()
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.clock.advance(seconds)
-        await asyncio.sleep(0)
+def shared_time() -> tuple[FakeClock, KiwoomClock]:
+    """Our clock and the sandbox's, one and the same (as NTP would make them): the sandbox's
+    clock follows the fake one, whose `sleep` moves both instead of waiting."""
+    time = FakeClock(SESSION_TIME)
+    return time, KiwoomClock(SESSION_TIME, ticking=True, wall=time.now)
 
 
 class MemoryVault:
@@ -107,7 +98,7 @@ def demo_settings(env: str, **overrides: Any) -> KiwoomSettings:
 class Harness:
     env: str
     app: Starlette
-    time: Timeline
+    time: FakeClock
     spy: Spy
     vault: MemoryVault
     settings: KiwoomSettings
@@ -132,7 +123,7 @@ class Harness:
             registry=CollectorRegistry(),
             clock=self.time,
             sleep=self.time.sleep,
-            limiter_timer=self.time.timer,
+            limiter_timer=self.time.monotonic,
         )
         self.built.append(resilience)
         return build_kiwoom(
@@ -141,7 +132,7 @@ class Harness:
             self.vault,
             self.http,
             clock=self.time,
-            cache_timer=self.time.timer,
+            cache_timer=self.time.monotonic,
         )
 
     async def control(self, path: str, body: dict[str, Any] | None = None) -> Any:
@@ -180,8 +171,7 @@ async def make_harness(seed: dict[str, Any]) -> AsyncIterator[HarnessFactory]:
     async def build(
         env: str = "real", *, seed_data: dict[str, Any] | None = None, **overrides: Any
     ) -> Harness:
-        clock = KiwoomClock(SESSION_TIME)
-        timeline = Timeline(clock)
+        timeline, clock = shared_time()
         app = create_app(env=env, seed=seed_data or seed, clock=clock, sleep=timeline.sleep)  # type: ignore[arg-type]
         spy = Spy(InProcessTransport(app=app))
         harness = Harness(

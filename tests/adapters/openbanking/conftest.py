@@ -1,16 +1,15 @@
 """The open-banking adapter wired to the sandbox relay in-process, on a fake shared clock.
 
-One `FakeTime` drives everything: the sandbox's KST clock (tran_dtime must be within 600 s of
+One `FakeClock` drives everything: the sandbox's KST clock (tran_dtime must be within 600 s of
 it), our UTC Clock, the limiter's timer and every sleep (backoff, rate-limit waits), so no test
 really sleeps. The database is a fresh SQLite file unless a test asks for the `db` fixture.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from starlette.applications import Starlette
 from adapters.db.engine import Database
 from adapters.db.openbanking import DbOpenBankingStores, build_openbanking_stores
 from adapters.db.secrets import TokenCipher
+from adapters.fake import FakeClock
 from adapters.http import InProcessTransport, Resilience, ResilienceSettings, build_resilience
 from adapters.openbanking import (
     OpenBanking,
@@ -58,34 +58,6 @@ CMA_BALANCE = 15_234_870
 ROWS = {CMA: 60, CMA25: 25, CMA26: 26, EMPTY: 0}
 HISTORY_FIRST = date(2026, 1, 9)  # 60 days ending 2026-03-09
 HISTORY_LAST = date(2026, 3, 9)
-
-
-class FakeTime:
-    """Monotonic seconds and a wall clock that move only through `sleep` or `advance`."""
-
-    def __init__(self, start: datetime = START) -> None:
-        self.seconds = 1_000.0
-        self.start = start
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.seconds
-
-    def wall(self) -> datetime:
-        """The sandbox clock (aware, KST)."""
-        return self.start + timedelta(seconds=self.seconds - 1_000.0)
-
-    def now(self) -> datetime:
-        """Our Clock port: aware UTC."""
-        return self.wall().astimezone(UTC)
-
-    def advance(self, seconds: float) -> None:
-        self.seconds += seconds
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.seconds += seconds
-        await asyncio.sleep(0)
 
 
 class RecordingTransport(InProcessTransport):
@@ -209,7 +181,7 @@ def cipher() -> TokenCipher:
     return TokenCipher([SecretStr(Fernet.generate_key().decode())])
 
 
-def make_resilience(time: FakeTime, **settings: Any) -> Resilience:
+def make_resilience(time: FakeClock, **settings: Any) -> Resilience:
     return build_resilience(
         ResilienceSettings(
             backoff_jitter_seconds=0.0, max_wait_seconds=settings.pop("max_wait_seconds", 120.0),
@@ -227,7 +199,7 @@ class Harness:
     """Everything one test needs: the sandbox app and state, the adapter, its stores."""
 
     app: Starlette
-    time: FakeTime
+    time: FakeClock
     transport: RecordingTransport
     http: httpx.AsyncClient
     resilience: Resilience
@@ -268,14 +240,14 @@ class Harness:
 
 
 @pytest.fixture
-def fake_time() -> FakeTime:
-    return FakeTime()
+def fake_time() -> FakeClock:
+    return FakeClock(START)
 
 
 @pytest.fixture
-async def harness(tmp_path: Path, fake_time: FakeTime) -> AsyncIterator[Harness]:
+async def harness(tmp_path: Path, fake_time: FakeClock) -> AsyncIterator[Harness]:
     """The adapter over the in-process sandbox, on SQLite, consent not yet granted."""
-    app = create_app(seed=make_seed(), clock=fake_time.wall, sleep=fake_time.sleep)
+    app = create_app(seed=make_seed(), clock=fake_time.now, sleep=fake_time.sleep)
     transport = RecordingTransport(app)
     settings = make_settings()
     resilience = make_resilience(fake_time)

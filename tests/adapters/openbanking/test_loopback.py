@@ -13,6 +13,7 @@ import pytest
 import uvicorn
 
 from adapters.db.openbanking import build_openbanking_stores
+from adapters.fake import FakeClock
 from adapters.openbanking import build_openbanking, openbanking_http_client
 from adapters.openbanking.endpoints import DEPOSIT
 from adapters.sandbox.openbanking import create_app
@@ -22,7 +23,6 @@ from tests.support.databases import fresh_database
 from .conftest import (
     CMA,
     USER,
-    FakeTime,
     account_ref,
     cipher,
     make_resilience,
@@ -34,9 +34,9 @@ STARTUP_DEADLINE_SECONDS = 10.0
 
 
 @pytest.fixture
-async def served(fake_time: FakeTime) -> AsyncIterator[tuple[str, object]]:
+async def served(fake_time: FakeClock) -> AsyncIterator[tuple[str, object]]:
     """The sandbox on 127.0.0.1:<free port>, stopped after the test."""
-    app = create_app(seed=make_seed(), clock=fake_time.wall, sleep=fake_time.sleep)
+    app = create_app(seed=make_seed(), clock=fake_time.now, sleep=fake_time.sleep)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -57,7 +57,7 @@ async def served(fake_time: FakeTime) -> AsyncIterator[tuple[str, object]]:
 
 
 async def test_consent_reads_and_a_lost_transfer_reply_over_loopback(
-    served: tuple[str, object], fake_time: FakeTime, tmp_path: Path
+    served: tuple[str, object], fake_time: FakeClock, tmp_path: Path
 ) -> None:
     """Provision consent, list, read cash and 60 rows, then a deposit whose socket drops."""
     base_url, app = served

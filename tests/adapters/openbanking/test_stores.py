@@ -19,9 +19,9 @@ from adapters.db.openbanking import (
     DbTransactionSink,
     DbTransferJournal,
 )
+from adapters.fake import FakeClock
 from adapters.openbanking.client import TranIds
 from adapters.openbanking.stores import ConsentState, NewTransfer, StoredToken
-from orchestrator.clock import FakeClock
 from orchestrator.domain.errors import GuardrailViolation
 from orchestrator.domain.model import AuditEvent, Direction, Transaction, TransferState
 

@@ -1,10 +1,11 @@
-"""Shared fixtures: fixed KST clock, sleep recorder, a test seed, helpers that drive OAuth."""
+"""Shared fixtures: the fake clock at a fixed KST instant, a sleep recorder, a test seed, helpers
+that drive OAuth."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -12,6 +13,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from adapters.fake import FakeClock
 from adapters.sandbox.openbanking import Relay, create_app
 from adapters.sandbox.openbanking.formats import KST
 
@@ -36,17 +38,6 @@ OTHER_CMA = "120260101000000000240006"  # belongs to the other user
 ACCIDENT = "120260101000000000081007"  # participant always answers 419
 CMA_BALANCE = 15_234_870
 START = datetime(2026, 3, 10, 10, 0, 0, tzinfo=KST)
-
-
-class FakeClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 class SleepRecorder:
@@ -171,7 +162,7 @@ def seed() -> dict[str, Any]:
 
 @pytest.fixture
 def app(seed: dict[str, Any], clock: FakeClock, sleeper: SleepRecorder) -> Starlette:
-    return create_app(seed=seed, clock=clock, sleep=sleeper)
+    return create_app(seed=seed, clock=clock.now, sleep=sleeper)
 
 
 @pytest.fixture
@@ -194,7 +185,7 @@ def ids() -> Iterator[str]:
 
 
 def dtime(clock: FakeClock) -> str:
-    return clock.now.strftime("%Y%m%d%H%M%S")
+    return clock.now().astimezone(KST).strftime("%Y%m%d%H%M%S")
 
 
 def authorize_params(**overrides: str) -> dict[str, str]:

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import httpx
 
+from adapters.fake import FakeClock
 from adapters.sandbox.openbanking import Relay
 
 from .conftest import (
@@ -18,7 +19,6 @@ from .conftest import (
     KIS,
     OTHER_CMA,
     OTHER_SEQ,
-    FakeClock,
     bearer,
     dtime,
     oob_token,

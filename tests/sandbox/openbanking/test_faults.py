@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from adapters.fake import FakeClock
 from adapters.sandbox.openbanking import Relay, create_app
 
 from .conftest import (
@@ -15,7 +16,6 @@ from .conftest import (
     CMA,
     CMA_BALANCE,
     DEMO_SEQ,
-    FakeClock,
     SleepRecorder,
     bearer,
     make_seed,
@@ -160,7 +160,7 @@ async def test_faults_from_the_seed(
         {"kind": "latency", "seconds": 0.75, "path": ME},
         {"kind": "rsp_code", "rsp_code": "A0020", "path": ME, "count": 1},
     ]
-    app = create_app(seed=seed, clock=clock, sleep=sleeper)
+    app = create_app(seed=seed, clock=clock.now, sleep=sleeper)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as http:
         token = await user_token(http)
         first = await http.get(ME, params={"user_seq_no": DEMO_SEQ}, headers=bearer(token))

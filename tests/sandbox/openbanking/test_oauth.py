@@ -7,6 +7,7 @@ import json
 
 import httpx
 
+from adapters.fake import FakeClock
 from adapters.sandbox.openbanking import Relay
 
 from .conftest import (
@@ -19,7 +20,6 @@ from .conftest import (
     OTHER_SEQ,
     REDIRECT,
     USE_CODE,
-    FakeClock,
     auth_code,
     authorize_params,
     bearer,
@@ -173,7 +173,7 @@ async def test_code_exchange_checks_secret_redirect_and_expiry(
     other_uri = await token_call(client, **{**base, "redirect_uri": REDIRECT + "/x"})
     assert "[3000114]" in other_uri["rsp_message"]
     late = await auth_code(client)
-    clock.advance(minutes=11)
+    clock.advance(11 * 60)
     expired = await token_call(client, **{**base, "code": late})
     assert "[3002110]" in expired["rsp_message"]
 
@@ -315,7 +315,7 @@ async def test_revoke_accepts_token_parameter_name_and_needs_client_auth(
 async def test_expired_token_answers_o0003(client: httpx.AsyncClient, clock: FakeClock) -> None:
     """After 90 days the access token answers O0003 while refresh still works."""
     token = await user_token(client)
-    clock.advance(days=90)
+    clock.advance(90 * 86400)
     me = await client.get("/v2.0/user/me", params={"user_seq_no": DEMO_SEQ}, headers=bearer(token))
     assert me.json()["rsp_code"] == "O0003"
     refreshed = await token_call(

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC
 
 import httpx
+
+from adapters.fake import FakeClock
 
 from .conftest import (
     CMA,
     OTHER_USE_CODE,
     USE_CODE,
-    FakeClock,
     bearer,
     dtime,
     oob_token,
@@ -104,7 +104,7 @@ async def test_same_bank_tran_id_twice_a_day_is_a0326_but_ok_next_day(
         BALANCE, headers=bearer(token), params={**params, "tran_dtime": dtime(clock)}
     )
     assert again.json()["rsp_code"] == "A0326"
-    clock.advance(hours=14)  # 00:00 KST the next day
+    clock.advance(14 * 3600)  # 00:00 KST the next day
     next_day = await client.get(
         BALANCE, headers=bearer(token), params={**params, "tran_dtime": dtime(clock)}
     )
@@ -116,7 +116,7 @@ async def test_tran_dtime_must_be_a_real_kst_instant_near_now(
 ) -> None:
     """tran_dtime: 14 digits, a real time, and KST (a UTC stamp is 9 hours off) → else A0004."""
     token = await user_token(client)
-    utc_stamp = clock.now.astimezone(UTC).strftime("%Y%m%d%H%M%S")
+    utc_stamp = clock.now().strftime("%Y%m%d%H%M%S")
     stamps = ["2026031010000", "20260310250000", "20260231100000", utc_stamp]
     for stamp in stamps:
         body = (

@@ -6,9 +6,10 @@ from collections.abc import Iterator
 
 import httpx
 
+from adapters.fake import FakeClock
 from adapters.sandbox.openbanking import Relay
 
-from .conftest import CLIENT_ID, CLIENT_SECRET, CMA, CMA_BALANCE, FakeClock, bearer, user_token
+from .conftest import CLIENT_ID, CLIENT_SECRET, CMA, CMA_BALANCE, bearer, user_token
 from .test_transactions import PATH, query
 
 

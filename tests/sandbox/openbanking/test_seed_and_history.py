@@ -9,13 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from adapters.fake import FakeClock
 from adapters.sandbox.openbanking import DEFAULT_SEED_PATH, create_app
 from adapters.sandbox.openbanking.formats import KST
 from adapters.sandbox.openbanking.history import generate_history, opening_balance
 from adapters.sandbox.openbanking.ledger import signed
 from adapters.sandbox.openbanking.seed import load_seed
 
-from .conftest import START, FakeClock, make_seed
+from .conftest import START, make_seed
 
 FIRST = datetime(2026, 1, 1, tzinfo=KST)
 LAST = datetime(2026, 3, 31, tzinfo=KST)
@@ -58,7 +59,7 @@ def test_history_replays_to_the_seeded_balance(seed: int, count: int, balance: i
 
 def test_default_seed_has_the_demo_user_with_samsung_cma() -> None:
     """The shipped seed loads: user demo, a 240 CMA and a 243 account, ≥ 60 rows each."""
-    app = create_app(seed_path=DEFAULT_SEED_PATH, clock=FakeClock(START))
+    app = create_app(seed_path=DEFAULT_SEED_PATH, clock=FakeClock(START).now)
     relay = app.state.relay
     demo = relay.user_by_ref("demo")
     assert demo is not None
@@ -76,7 +77,7 @@ def test_history_is_anchored_to_the_clock_when_no_end_date() -> None:
     """Without end_date the history ends before the sandbox clock's today."""
     seed = make_seed()
     del seed["users"][0]["accounts"][0]["history"]["end_date"]
-    relay = create_app(seed=seed, clock=FakeClock(START)).state.relay
+    relay = create_app(seed=seed, clock=FakeClock(START).now).state.relay
     last = relay.accounts["120260101000000000240001"].history[-1].at
     assert last.date() < START.date()
 

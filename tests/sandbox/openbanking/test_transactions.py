@@ -10,6 +10,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from adapters.fake import FakeClock
 from adapters.sandbox.openbanking import Relay, create_app
 
 from .conftest import (
@@ -19,7 +20,6 @@ from .conftest import (
     CMA_BALANCE,
     EMPTY,
     KIS,
-    FakeClock,
     SleepRecorder,
     bearer,
     dtime,
@@ -113,7 +113,7 @@ async def test_zero_rows_can_be_a0000_when_seeded_so(
     clock: FakeClock, sleeper: SleepRecorder, ids: Iterator[str]
 ) -> None:
     """With empty_transaction_list: A0000 an empty range is a successful empty page."""
-    app = create_app(seed=make_seed(empty_transaction_list="A0000"), clock=clock, sleep=sleeper)
+    app = create_app(seed=make_seed(empty_transaction_list="A0000"), clock=clock.now, sleep=sleeper)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as http:
         token = await user_token(http)
         page = (await http.get(PATH, headers=bearer(token), params=query(clock, ids, EMPTY))).json()
@@ -266,7 +266,7 @@ async def test_cursor_survives_a_new_transaction_between_pages(
     token = await user_token(client)
     first = (await client.get(PATH, headers=bearer(token), params=query(clock, ids, CMA))).json()
     relay.accounts[CMA].post(
-        at=clock.now, inout_type="입금", amount=1000, tran_type="대체", print_content="new"
+        at=clock.now(), inout_type="입금", amount=1000, tran_type="대체", print_content="new"
     )
     second = (
         await client.get(

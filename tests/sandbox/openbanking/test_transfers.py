@@ -8,14 +8,15 @@ from typing import Any
 import httpx
 import pytest
 
+from adapters.fake import FakeClock
 from adapters.sandbox.openbanking import Relay
+from adapters.sandbox.openbanking.formats import KST
 
 from .conftest import (
     ACCIDENT,
     CMA,
     CMA_BALANCE,
     KIS,
-    FakeClock,
     bearer,
     dtime,
     oob_token,
@@ -91,7 +92,7 @@ def result_body(
             {
                 "tran_no": "1",
                 "org_bank_tran_id": bank_tran_id,
-                "org_bank_tran_date": clock.now.strftime("%Y%m%d"),
+                "org_bank_tran_date": clock.now().astimezone(KST).strftime("%Y%m%d"),
                 "org_tran_amt": amount,
             }
         ],

@@ -10,16 +10,17 @@ import httpx
 import pytest
 import uvicorn
 
+from adapters.fake import FakeClock
 from adapters.sandbox.openbanking import create_app
 
-from .conftest import START, FakeClock, SleepRecorder
+from .conftest import START, SleepRecorder
 
 STARTUP_DEADLINE_SECONDS = 10.0
 
 
 async def test_served_over_loopback_end_to_end() -> None:
     """Real HTTP on the default seed: token, user/me, wrong method, a drop closing the socket."""
-    app = create_app(clock=FakeClock(START), sleep=SleepRecorder())
+    app = create_app(clock=FakeClock(START).now, sleep=SleepRecorder())
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
