@@ -379,16 +379,20 @@ def reconcile(
 def _reconcile_remote(remote: Any, as_json: bool) -> None:
     import json
 
+    from orchestrator.services.reconcile import format_report_dict
+
     started = _remote_run(lambda: remote.call("POST", "/api/v1/reconciliations"))
     done = _remote_run(lambda: remote.wait_reconciliation(started["progress"]))
     run_id = done.get("run_id")
     detail = _remote_run(lambda: remote.call("GET", f"/api/v1/reconciliations/{run_id}"))
+    report = detail.get("report")
     if as_json:
-        typer.echo(json.dumps(detail, indent=2, ensure_ascii=False))
+        typer.echo(json.dumps(report or detail, indent=2, ensure_ascii=False))
+    elif report:
+        # The same text as a reconciliation run in this process: one renderer for both.
+        typer.echo(format_report_dict(report))
     else:
-        typer.echo(f"reconciliation {run_id}: {done['status']}")
-        for b in detail.get("breaks", []):
-            typer.echo(f"  {b.get('kind')} {b.get('account_id')}: {b.get('detail')}")
+        typer.echo(f"reconciliation {run_id}: {done['status']}: {done.get('error') or ''}")
     if done["status"] in ("breaks", "error", "failed"):
         raise typer.Exit(1)
 
@@ -461,7 +465,9 @@ def _remote_order_line(remote: Any, placed: dict[str, Any]) -> str:
     row = next((r for r in rows if r["id"] == placed["id"]), None)
     if row is None:
         return f"{placed['id']} -> {placed['state']}"
-    price = "market" if row.get("limit_price") is None else f"@ {row['limit_price']}"
+    from orchestrator.domain.money import krw
+
+    price = "market" if row.get("limit_price") is None else f"@ ₩{krw(row['limit_price'])}"
     line = (
         f"{row['id']} {row['side']} {row['quantity']} {row['symbol']} {price}"
         f" [{row['account_id']}] -> {row['state']}"
@@ -517,17 +523,19 @@ def orders_list(
 
 
 async def _balance_text(c: Any, user: str) -> str:
+    from orchestrator.domain.money import krw
+
     lines = []
     for source, ref in await c.directory.accounts(user):
         cash = await source.cash(ref, fresh=True)
-        figures = [f"deposit ₩{cash.deposit:,}"]
+        figures = [f"deposit ₩{krw(cash.deposit)}"]
         if cash.orderable is not None:
-            figures.append(f"orderable ₩{cash.orderable:,}")
+            figures.append(f"orderable ₩{krw(cash.orderable)}")
         if cash.withdrawable is not None:
-            figures.append(f"withdrawable ₩{cash.withdrawable:,}")
+            figures.append(f"withdrawable ₩{krw(cash.withdrawable)}")
         lines.append(f"{ref.account_id} ({source.name}, {ref.masked_number}): {', '.join(figures)}")
         lines.extend(
-            f"  {p.symbol} {p.name} x{p.quantity} avg ₩{p.avg_price:,}"
+            f"  {p.symbol} {p.name} x{p.quantity} avg ₩{krw(p.avg_price)}"
             for p in await source.positions(ref, fresh=True)
         )
     return "\n".join(lines) or f"no accounts configured for {user}"
@@ -556,6 +564,7 @@ def accounts_history(
     """Every transaction of the account in the period, streamed page by page, oldest first."""
     from datetime import timedelta
 
+    from orchestrator.domain.money import krw
     from orchestrator.domain.timeutil import to_kst
 
     async def body(c: Any) -> int:
@@ -567,9 +576,9 @@ def accounts_history(
             async for tx in source.transactions(ref, end - timedelta(days=days), end):
                 count += 1
                 sign = "+" if tx.direction.value == "in" else "-"
-                after = "" if tx.balance_after is None else f"  balance ₩{tx.balance_after:,}"
+                after = "" if tx.balance_after is None else f"  balance ₩{krw(tx.balance_after)}"
                 typer.echo(
-                    f"{to_kst(tx.occurred_at):%Y-%m-%d %H:%M:%S}  {sign}₩{tx.amount:,}"
+                    f"{to_kst(tx.occurred_at):%Y-%m-%d %H:%M:%S} KST  {sign}₩{krw(tx.amount)}"
                     f"  {tx.description}{after}"
                 )
             typer.echo(f"{count} transaction(s) in {days} day(s)")

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from orchestrator.domain.errors import InvalidInput
 from orchestrator.domain.model import AccountRef, OrderState, OrderType, Side
-from orchestrator.domain.money import to_money
+from orchestrator.domain.money import krw, to_money
 from orchestrator.domain.timeutil import to_kst
 from orchestrator.ports.orders import OrderRecord
 from orchestrator.services.orders import OrderRequest, OrderService
@@ -98,7 +98,7 @@ async def list_command(
 def describe(record: OrderRecord) -> str:
     """One line a person can read: what, where, and what became of it."""
     intent = record.intent
-    price = "market" if intent.limit_price is None else f"@ {intent.limit_price}"
+    price = "market" if intent.limit_price is None else f"@ ₩{krw(intent.limit_price)}"
     line = (
         f"{record.id} {intent.side.value} {intent.quantity} {intent.symbol} {price}"
         f" [{intent.account.account_id}] -> {record.state.value}"
@@ -111,7 +111,7 @@ def describe(record: OrderRecord) -> str:
         if message:
             line += f": {message}"
     if record.filled_quantity:
-        line += f" filled {record.filled_quantity} avg {record.avg_fill_price}"
+        line += f" filled {record.filled_quantity} avg ₩{krw(record.avg_fill_price)}"
     if record.cancel_state is not None:
         line += f" cancel {record.cancel_state.value}"
     return line
@@ -142,7 +142,7 @@ def format_orders(records: Sequence[OrderRecord]) -> str:
                 i.side.value,
                 str(i.quantity),
                 i.symbol,
-                "market" if i.limit_price is None else str(i.limit_price),
+                "market" if i.limit_price is None else krw(i.limit_price),
                 r.state.value,
                 str(r.filled_quantity),
                 r.broker_order_id or "",

@@ -31,6 +31,15 @@ def to_money(value: object, *, field: str = "amount") -> Decimal:
     return result
 
 
+def krw(value: object) -> str:
+    """A KRW amount as a person reads it: whole won with thousands separators ("1,234,500"),
+    whatever scale it was stored with ("1234500.0000"); "-" when absent."""
+    if value is None or value == "":
+        return "-"
+    amount = to_money(value)
+    return f"{amount.quantize(Decimal(1)):,}"
+
+
 def check_money(owner: object, *fields: str) -> None:
     """Raise TypeError if a named attribute is not a Decimal (a float, typically)."""
     for name in fields:

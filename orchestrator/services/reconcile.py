@@ -56,6 +56,7 @@ from orchestrator.services.reconcile_report import (
     ReconciliationReport,
     SourceSummary,
     format_report,
+    format_report_dict,
     iso_or_none,
     portfolio_dict,
     text_or_none,
@@ -579,6 +580,7 @@ def _summaries(
                 expected_cash=None if exp is None else exp.expected_cash,
                 observed_cash=account.cash_field.of(cash),
                 accepted=accepted and reading.ok,
+                cash_tolerance=None if exp is None else exp.cash_tolerance,
             )
         )
     return out
@@ -632,5 +634,6 @@ __all__ = [
     "SourceSummary",
     "StaticAccounts",
     "format_report",
+    "format_report_dict",
     "portfolio_dict",
 ]

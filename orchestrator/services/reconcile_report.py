@@ -5,11 +5,13 @@ Running a reconciliation lives in `services/reconcile.py`; this module only rend
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
+from orchestrator.domain.money import krw, to_money
 from orchestrator.domain.portfolio import Portfolio
 from orchestrator.domain.reconciliation import CashField
 from orchestrator.domain.timeutil import to_kst
@@ -89,6 +91,7 @@ class SourceSummary:
     expected_cash: Decimal | None = None
     observed_cash: Decimal | None = None
     accepted: bool = False
+    cash_tolerance: Decimal | None = None  # the difference allowed between the two
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +203,7 @@ def _source_dict(s: SourceSummary) -> dict[str, object]:
         "expected_cash": text_or_none(s.expected_cash),
         "observed_cash": text_or_none(s.observed_cash),
         "accepted": s.accepted,
+        "cash_tolerance": text_or_none(s.cash_tolerance),
     }
 
 
@@ -230,73 +234,151 @@ def portfolio_dict(p: Portfolio) -> dict[str, object]:
     }
 
 
-def _krw(value: Decimal | None) -> str:
-    return "-" if value is None else f"{value:,}"
+def _krw(value: object) -> str:
+    return krw(value)
 
 
-def _kst(value: datetime | None) -> str:
-    return "-" if value is None else to_kst(value).strftime("%Y-%m-%d %H:%M:%S KST")
+def _kst(value: datetime | str | None) -> str:
+    if value is None:
+        return "-"
+    at = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return to_kst(at).strftime("%Y-%m-%d %H:%M:%S KST")
 
 
 def format_report(report: ReconciliationReport) -> str:
     """The human form printed by `orchestrator reconcile --once`."""
+    return format_report_dict(report.to_dict())
+
+
+def format_report_dict(report: Mapping[str, Any]) -> str:
+    """The human form of a report's JSON (`to_dict`, also what the API's run detail holds), so
+    the CLI prints the same text whether it ran the reconciliation or the service did. Every
+    account line says why it is clean, broken or not judged; amounts are whole won with
+    separators, times KST; each position is listed under its institution."""
+    breaks: list[Mapping[str, Any]] = list(report.get("breaks") or [])
+    resolved: list[Mapping[str, Any]] = list(report.get("resolved") or [])
+    pending: list[Mapping[str, Any]] = list(report.get("pending") or [])
+    new = sum(1 for b in breaks if b.get("new"))
     lines = [
-        f"Reconciliation {report.run_id} ({report.trigger}) at {_kst(report.started_at)}: "
-        f"{report.status.upper()} - {len(report.breaks)} open "
-        f"({len(report.new_breaks)} new), {len(report.resolved)} resolved, "
-        f"{len(report.pending)} pending"
+        f"Reconciliation {report.get('run_id')} ({report.get('trigger')}) at "
+        f"{_kst(report.get('started_at'))}: {str(report.get('status')).upper()} - "
+        f"{len(breaks)} open ({new} new), {len(resolved)} resolved, {len(pending)} pending"
     ]
-    if report.sources:
-        lines.append("Sources:")
-        for s in report.sources:
-            state = "ok" if s.ok else f"FAILED: {s.error}"
-            lines.append(
-                f"  {s.user_id}/{s.account_id} via {s.source}: {state}; "
-                f"{s.cash_field} observed {_krw(s.observed_cash)} "
-                f"expected {_krw(s.expected_cash)}; baseline {_kst(s.baseline_at)}"
-                + ("; accepted as new baseline" if s.accepted else "")
-            )
-    if report.breaks:
+    sources: list[Mapping[str, Any]] = list(report.get("sources") or [])
+    if sources:
+        lines.append("Accounts:")
+        lines.extend(
+            f"  {s.get('user_id')}/{s.get('account_id')} via {s.get('source')}: "
+            + _verdict(s, breaks, pending)
+            for s in sources
+        )
+    if breaks:
         lines.append("Open breaks:")
-        for b in report.breaks:
-            mark = (
-                "REOPENED "
-                if b.reopened
-                else "NEW "
-                if b.new
-                else "(not re-judged) "
-                if b.carried
-                else "(acknowledged) "
-                if b.status == ACKNOWLEDGED
-                else ""
+        for b in breaks:
+            lines.append(
+                f"  {_break_mark(b)}{b.get('kind')} {b.get('user_id')}/{b.get('account_id')} "
+                f"[{b.get('key')}]: {b.get('detail')}"
             )
-            lines.append(f"  {mark}{b.kind} {b.user_id}/{b.account_id} [{b.key}]: {b.detail}")
-    if report.resolved:
+    if resolved:
         lines.append("Resolved:")
-        lines.extend(f"  {b.kind} {b.user_id}/{b.account_id} [{b.key}]" for b in report.resolved)
-    if report.pending:
+        lines.extend(
+            f"  {b.get('kind')} {b.get('user_id')}/{b.get('account_id')} [{b.get('key')}]"
+            for b in resolved
+        )
+    if pending:
         lines.append("Too recent to judge:")
         lines.extend(
-            f"  {p.user_id}/{p.account_id} {p.kind or 'all'} [{p.key or '*'}]: {p.reason}"
-            for p in report.pending
+            f"  {p.get('user_id')}/{p.get('account_id')} {p.get('kind') or 'all'} "
+            f"[{p.get('key') or '*'}]: {p.get('reason')}"
+            for p in pending
         )
-    for p in report.portfolios:
-        stale = f" (stale: {', '.join(p.stale_accounts)})" if p.stale_accounts else ""
-        lines.append(f"Portfolio of {p.user_id}{stale}:")
-        for inst in sorted(p.cash_by_institution.keys() | p.securities_by_institution.keys()):
-            lines.append(
-                f"  {inst}: cash {_krw(p.cash_by_institution.get(inst))}, "
-                f"securities {_krw(p.securities_by_institution.get(inst))}"
-            )
-        for v in p.positions:
-            at_cost = " (at cost)" if v.priced_at_cost else ""
-            lines.append(
-                f"    {v.symbol} {v.name} x{v.quantity} @ {_krw(v.price)}{at_cost} = "
-                f"{_krw(v.market_value)}"
-            )
-        lines.append(
-            f"  total {_krw(p.total)} (cash {_krw(p.cash_total)}, "
-            f"securities {_krw(p.securities_total)})"
-        )
-    lines.extend(f"error: {e}" for e in report.errors)
+    for portfolio in report.get("portfolios") or []:
+        lines.extend(_portfolio_lines(portfolio))
+    for error in report.get("errors") or []:
+        lines.append(f"Error: {error}")
     return "\n".join(lines)
+
+
+def _break_mark(b: Mapping[str, Any]) -> str:
+    if b.get("reopened"):
+        return "REOPENED "
+    if b.get("new"):
+        return "NEW "
+    if b.get("carried"):
+        return "(not re-judged) "
+    if b.get("status") == ACKNOWLEDGED:
+        return "(acknowledged) "
+    return ""
+
+
+def _verdict(
+    s: Mapping[str, Any], breaks: list[Mapping[str, Any]], pending: list[Mapping[str, Any]]
+) -> str:
+    """Why this account's line is clean, broken or not judged, with what was compared."""
+
+    def mine(item: Mapping[str, Any]) -> bool:
+        return (item.get("user_id"), item.get("account_id")) == (
+            s.get("user_id"),
+            s.get("account_id"),
+        )
+
+    field = s.get("cash_field") or "deposit"
+    observed, expected = s.get("observed_cash"), s.get("expected_cash")
+    compared = f"{field} {_krw(observed)}"
+    if expected is not None:
+        tolerance = s.get("cash_tolerance")
+        within = "" if tolerance is None else f", tolerance {_krw(tolerance)}"
+        compared += (
+            f" vs expected {_krw(expected)} from the baseline of {_kst(s.get('baseline_at'))}"
+        )
+        if observed is not None:
+            compared += f" (difference {_krw(to_money(observed) - to_money(expected))}{within})"
+    extra = []
+    if s.get("positions") is not None:
+        extra.append(f"{s.get('positions')} position(s) compared")
+    if s.get("transactions") is not None:
+        extra.append(f"{s.get('transactions')} transaction(s) read")
+    detail = compared + "".join(f"; {e}" for e in extra)
+    if not s.get("ok"):
+        return f"NOT JUDGED - reading failed: {s.get('error')}"
+    kinds = sorted({str(b.get("kind")) for b in breaks if mine(b)})
+    if kinds:
+        return f"BROKEN - {', '.join(kinds)} (below); {detail}"
+    waiting = [str(p.get("reason")) for p in pending if mine(p)]
+    if waiting:
+        return f"NOT JUDGED YET - {'; '.join(waiting)}; {detail}"
+    if expected is None:
+        accepted = "accepted as the baseline" if s.get("accepted") else "not kept as a baseline"
+        return f"FIRST READING - nothing to compare yet, {accepted}; {detail}"
+    return f"CLEAN - {detail}" + ("; accepted as the new baseline" if s.get("accepted") else "")
+
+
+def _portfolio_lines(p: Mapping[str, Any]) -> list[str]:
+    stale = p.get("stale_accounts") or []
+    lines = [
+        f"Portfolio of {p.get('user_id')}"
+        + (f" (stale: {', '.join(stale)})" if stale else "")
+        + ":"
+    ]
+    cash: Mapping[str, Any] = p.get("cash_by_institution") or {}
+    securities: Mapping[str, Any] = p.get("securities_by_institution") or {}
+    positions: list[Mapping[str, Any]] = list(p.get("positions") or [])
+    for inst in sorted(
+        set(cash) | set(securities) | {str(v.get("institution")) for v in positions}
+    ):
+        lines.append(
+            f"  {inst}: cash {_krw(cash.get(inst))}, securities {_krw(securities.get(inst))}"
+        )
+        for v in positions:
+            if str(v.get("institution")) != inst:
+                continue
+            at_cost = " (at cost)" if v.get("priced_at_cost") else ""
+            lines.append(
+                f"    {v.get('symbol')} {v.get('name')} x{v.get('quantity')} "
+                f"@ {_krw(v.get('price'))}{at_cost} = {_krw(v.get('market_value'))}"
+            )
+    lines.append(
+        f"  total {_krw(p.get('total'))} (cash {_krw(p.get('cash_total'))}, "
+        f"securities {_krw(p.get('securities_total'))})"
+    )
+    return lines
