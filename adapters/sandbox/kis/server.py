@@ -12,6 +12,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from adapters.sandbox.kis.app import create_app
+from adapters.sandbox.kis.pongs import PongReportingProtocol
 from adapters.sandbox.world import WorldStore, durable
 
 
@@ -19,9 +20,10 @@ def uvicorn_config(
     app: ASGIApp, host: str = "127.0.0.1", port: int = 0, **options: Any
 ) -> uvicorn.Config:
     """uvicorn settings for a sandbox app: no Date/Server headers of uvicorn's own (it writes
-    them in lowercase; the app writes `Date` with the gateway's casing instead)."""
+    them in lowercase; the app writes `Date` with the gateway's casing instead), and the
+    websocket protocol that reports pong frames (a PINGPONG answered by pong counts)."""
     options.setdefault("log_level", "info")
-    options.setdefault("ws", "websockets-sansio")
+    options.setdefault("ws", PongReportingProtocol)
     return uvicorn.Config(
         app, host=host, port=port, date_header=False, server_header=False, **options
     )

@@ -13,9 +13,10 @@ here instead). One `Session` per connection:
 
 Heartbeats: every `heartbeat_seconds` (or on `POST /_sandbox/websocket {"heartbeat": true}`)
 a session that has not echoed the previous PINGPONG is closed; otherwise a new one is sent.
-The echo is the PINGPONG text sent back; a websocket pong control frame carrying it (what the
-newest official sample sends) cannot be seen through ASGI, so such clients are best served with
-`heartbeat_seconds=None`.
+The echo is the PINGPONG text sent back, or a websocket pong control frame carrying it (what
+the newest official sample core sends). Pongs are invisible to ASGI apps; served with
+`pongs.PongReportingProtocol` (the sandbox's uvicorn config and `serve` use it) they are
+reported to the session. Served otherwise, only the text echo counts.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from adapters.sandbox.kis import realtime as rt
 from adapters.sandbox.kis.broker import Broker
 from adapters.sandbox.kis.hours import can_match, window_for
+from adapters.sandbox.kis.pongs import pong_listener
 from adapters.sandbox.kis.prices import step_of, step_start
 from adapters.sandbox.kis.wire import json_response
 
@@ -175,14 +177,29 @@ def _subscription_error(
     return tr_id, tr_key, None
 
 
+def _is_pingpong(message: Any) -> bool:
+    header = message.get("header") if isinstance(message, dict) else None
+    return isinstance(header, dict) and header.get("tr_id") == rt.PINGPONG
+
+
+def _pong_received(session: Session, payload: bytes) -> None:
+    """A pong control frame: the echo when it carries the PINGPONG text (uvicorn's own
+    keepalive pongs carry other bytes and do not count)."""
+    try:
+        message = json.loads(payload)
+    except ValueError:
+        return
+    if _is_pingpong(message):
+        session.awaiting_echo = None
+
+
 async def _handle(hub: Hub, session: Session, text: str) -> None:
     try:
         message = json.loads(text)
     except ValueError:
         await session.send(rt.control("", "", rt.BAD_JSON))
         return
-    header = message.get("header") if isinstance(message, dict) else None
-    if isinstance(header, dict) and header.get("tr_id") == rt.PINGPONG:
+    if _is_pingpong(message):
         session.awaiting_echo = None
         return
     tr_id, tr_key, error = _subscription_error(hub, session, message)
@@ -313,6 +330,9 @@ async def realtime(socket: WebSocket) -> None:
     serial = broker.realtime.sessions_opened
     session = Session(serial, socket, rt.session_secret(broker.seed.seed, broker.env, serial))
     hub.sessions.add(session)
+    pongs = pong_listener(socket.scope)
+    if pongs is not None:
+        pongs.subscribe(lambda payload: _pong_received(session, payload))
     tasks = [
         asyncio.create_task(_receive(hub, session)),
         asyncio.create_task(_pump(hub, session)),

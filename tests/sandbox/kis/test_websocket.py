@@ -337,6 +337,53 @@ async def test_heartbeats_not_echoed_close_the_session(world: World) -> None:
     assert world.broker.realtime.dropped == 1
 
 
+async def until_echo_seen(world: World) -> bool:
+    """Whether the server marked the PINGPONG answered (it reads on its own task: a bounded
+    number of round trips, no sleeping)."""
+    for _ in range(50):
+        if not (await world.lever())["sessions"][0]["awaiting_echo"]:
+            return True
+    return False
+
+
+async def test_pingpong_answered_with_a_pong_frame_keeps_the_session(world: World) -> None:
+    """Spec §7.2: PINGPONG must be answered or the connection drops. The newest official
+    sample core answers with a websocket pong control frame carrying the PINGPONG text
+    (`ws.pong(raw)`) instead of sending the text back; that is an answer too."""
+    approval = await world.approval()
+    async with connect(f"ws://127.0.0.1:{world.port}/tryitout", ping_interval=None) as ws:
+        await subscribe(ws, approval, "H0STCNI0", world.hts_id())
+        for _ in range(3):  # three rounds, each answered only by a pong frame
+            await world.lever(heartbeat=True)
+            raw = await recv(ws)
+            assert json.loads(raw)["header"]["tr_id"] == "PINGPONG"
+            await ws.pong(raw)
+            assert await until_echo_seen(world)
+        await world.lever(heartbeat=True)
+        still_open = json.loads(await recv(ws))
+
+    assert still_open["header"]["tr_id"] == "PINGPONG"
+    assert world.broker.realtime.dropped == 0
+
+
+async def test_a_pong_without_the_pingpong_text_is_no_answer(world: World) -> None:
+    """A pong carrying anything else (a keepalive's bytes) does not answer PINGPONG: the next
+    heartbeat closes the session, as for a client that stays silent."""
+    approval = await world.approval()
+    async with connect(f"ws://127.0.0.1:{world.port}/tryitout", ping_interval=None) as ws:
+        await subscribe(ws, approval, "H0STCNI0", world.hts_id())
+        await world.lever(heartbeat=True)
+        await control(ws)
+        await ws.pong(b"keepalive")
+        answered = await ws.ping()  # a round trip: the stray pong has been read by then
+        await asyncio.wait_for(answered, WAIT)
+        await world.lever(heartbeat=True)
+        with pytest.raises(ConnectionClosed):
+            await drain(ws)
+
+    assert world.broker.realtime.dropped == 1
+
+
 async def test_fault_levers_drop_connections_and_delay_frames(
     world: World, sleep: FakeSleep
 ) -> None:
