@@ -126,6 +126,7 @@ class DbOrderJournal:
         change: OrderChange,
         *,
         expect: Collection[OrderState],
+        audit: AuditEvent | None = None,
     ) -> OrderRecord | None:
         async def work(session: AsyncSession) -> OrderRecord | None:
             before = fill.cumulative_quantity - fill.quantity
@@ -155,6 +156,8 @@ class DbOrderJournal:
                     filled_at=to_utc(fill.filled_at),
                 )
             )
+            if audit is not None:
+                await _audit(session, audit)
             await session.flush()
             return _record_of(row, self._cipher)
 

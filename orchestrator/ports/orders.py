@@ -188,10 +188,13 @@ class OrderJournal(Protocol):
         change: OrderChange,
         *,
         expect: Collection[OrderState],
+        audit: AuditEvent | None = None,
     ) -> OrderRecord | None:
-        """Store the fill increment and apply `change`, if the state is in `expect` and the stored
-        filled quantity is exactly `fill.cumulative_quantity - fill.quantity`; otherwise write
-        nothing and return None (someone recorded it first). Safe to call twice."""
+        """Store the fill increment and apply `change` (and `audit`, in the same transaction), if
+        the state is in `expect` and the stored filled quantity is exactly
+        `fill.cumulative_quantity - fill.quantity`; otherwise write nothing and return None
+        (someone recorded it first, or `change` names a broker order another intent owns).
+        Safe to call twice."""
         ...
 
     async def unresolved(self, broker: str) -> Sequence[OrderRecord]:

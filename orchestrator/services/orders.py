@@ -266,6 +266,11 @@ class OrderService:
         self._by_broker: dict[tuple[str, str, str], str] = {}
         self._listed_at: dict[str, datetime] = {}
         self._early: dict[tuple[str, str, str], list[OrderEvent]] = {}
+        # Sends of ours in flight per account, and notices held while they are: a notice of an
+        # order we do not know yet is most likely one of them (the notice often beats the
+        # order's own reply), so it waits for their acceptance instead of reading the journal.
+        self._sending: dict[str, int] = defaultdict(int)
+        self._held: dict[tuple[str, str, str], list[OrderEvent]] = {}
 
     @property
     def ready(self) -> bool:
@@ -322,7 +327,15 @@ class OrderService:
         if not created:
             return self._replay(record, request)
         log.info("orders.intent_recorded", **_context(record))
-        return await self._send(record, actor)
+        account_id = intent.account.account_id
+        self._sending[account_id] += 1
+        try:
+            return await self._send(record, actor)
+        finally:
+            self._sending[account_id] -= 1
+            if not self._sending[account_id]:
+                del self._sending[account_id]
+                await self._release_held(account_id)
 
     async def _settled_replay(self, record: OrderRecord) -> OrderRecord:
         """A key placed again answers with the settled outcome: an open one is settled from the
@@ -423,6 +436,18 @@ class OrderService:
             resolved_at=now,
         )
         event = self._event("order.accepted", record.intent, actor, broker_order_id=report.order_id)
+        account_id, order_id = record.intent.account.account_id, report.order_id.lstrip("0")
+        key = (account_id, change.broker_order_day or "", order_id)
+        waiting = [*self._held.pop(key, ()), *self._early.pop(key, ())]
+        if waiting:
+            # The notice beat the reply: acceptance and first fill in one write when it can.
+            together = await self._accept_filled(record, report, change, event, waiting[0])
+            if together is not None:
+                self._by_broker[key] = together.id
+                current = together
+                for early in waiting[1:]:
+                    current = await self._apply_event(current, early)
+                return current
         try:
             accepted = await self._journal.update(
                 record.id, change, expect=_ACKNOWLEDGEABLE, audit=event
@@ -446,9 +471,65 @@ class OrderService:
         )
         self._by_broker[_stream_key(accepted)] = accepted.id
         current = await self._apply_report(accepted, report)
-        for early in self._early.pop(_stream_key(accepted), []):
+        for early in waiting:
             current = await self._apply_event(current, early)
         return current
+
+    async def _accept_filled(
+        self,
+        record: OrderRecord,
+        report: OrderReport,
+        change: OrderChange,
+        audit: AuditEvent,
+        notice: OrderEvent,
+    ) -> OrderRecord | None:
+        """Record the acceptance and the notice's fill in one transaction (the order's state is
+        then current one journal write after the reply, not two). None when that does not
+        apply or does not go through (anything unusual): the caller takes the usual path."""
+        if (
+            notice.kind is not OrderEventKind.FILLED
+            or notice.price is None
+            or report.filled_quantity
+            or not 0 < notice.quantity <= record.intent.quantity
+            or record.filled_quantity
+        ):
+            return None
+        filled = replace(
+            report,
+            filled_quantity=notice.quantity,
+            avg_fill_price=notice.price.quantize(_PRICE_STEP),
+        )
+        together = replace(
+            change,
+            state=_fill_state(filled, record.intent.quantity),
+            filled_quantity=filled.filled_quantity,
+            avg_fill_price=filled.avg_fill_price,
+        )
+        fill = FillIncrement(
+            quantity=notice.quantity,
+            cumulative_quantity=notice.quantity,
+            price=notice.price,
+            filled_at=change.at,
+        )
+        updated = await self._journal.record_fill(
+            record.id, fill, together, expect=_ACKNOWLEDGEABLE, audit=audit
+        )
+        if updated is None:
+            return None
+        log.info(
+            "orders.submitted",
+            order_id=report.order_id,
+            branch=report.branch,
+            attempts=change.attempts,
+            **_context(record),
+        )
+        log.info(
+            "orders.fill_recorded",
+            quantity=notice.quantity,
+            cumulative=notice.quantity,
+            **_context(record),
+        )
+        return updated
 
     async def _reject(
         self, record: OrderRecord, attempt: int, code: str, message: str, actor: str | None
@@ -991,6 +1072,10 @@ class OrderService:
         if event.kind not in (OrderEventKind.FILLED, OrderEventKind.CANCELLED):
             return None  # acceptance and refusal are known from the order's own reply
         key = (event.account_id, _day(event.at), event.order_id.lstrip("0"))
+        ours_in_flight = self._sending.get(event.account_id, 0) > 0
+        if key not in self._by_broker and ours_in_flight and len(self._held) < 10_000:
+            self._held.setdefault(key, []).append(event)
+            return None
         record = await self._owner(key, event.at)
         if record is None:
             if event.kind is OrderEventKind.FILLED and len(self._early) < 10_000:
@@ -1006,6 +1091,17 @@ class OrderService:
             "orders.stream_gap_filled", account_id=account.account_id, orders=report.fills_recorded
         )
         return report.fills_recorded
+
+    async def _release_held(self, account_id: str) -> None:
+        """Our sends for the account are done: notices none of them claimed concern orders
+        placed elsewhere (another process, an earlier run); look those up as usual."""
+        keys = [key for key in self._held if key[0] == account_id]
+        for key in keys:
+            for event in self._held.pop(key, ()):
+                try:
+                    await self.on_order_event(event)
+                except SourceError as e:  # the list read behind a settle; polling catches up
+                    log.warning("orders.held_notice_failed", error=str(e), order_id=key[2])
 
     async def _owner(self, key: tuple[str, str, str], at: datetime) -> OrderRecord | None:
         intent_id = self._by_broker.get(key)
