@@ -37,7 +37,13 @@ def create_engine(
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     else:
-        kwargs["pool_pre_ping"] = True
+        # No pre-ping: on asyncpg it costs three round trips (BEGIN, ";", ROLLBACK) on every
+        # checkout, more than most of our sessions' own work. Disconnects are handled the
+        # optimistic way instead: the operation that meets a dropped connection fails (its
+        # transaction was lost anyway), SQLAlchemy then invalidates the whole pool, and the
+        # next session connects afresh. Recycling bounds a connection's age below the idle
+        # timeouts of proxies and firewalls in between.
+        kwargs["pool_recycle"] = 1800
     engine = create_async_engine(url, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
@@ -57,6 +63,15 @@ class Database:
         self.search_path: str | None = settings.get("search_path")
         self.engine = create_engine(url, echo=echo, connect_args=connect_args)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Same pool, no transaction: see `autocommit`.
+        self._autocommit = (
+            self._sessions
+            if self.dialect == "sqlite"
+            else async_sessionmaker(
+                self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+                expire_on_commit=False,
+            )
+        )
 
     @property
     def dialect(self) -> str:
@@ -66,6 +81,22 @@ class Database:
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A session in a transaction: committed when the block succeeds, rolled back otherwise."""
         async with self._sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AsyncSession]:
+        """A session for work that needs no transaction around it: reads, or a single write
+        statement (atomic by itself). On PostgreSQL each statement commits on its own, so the
+        block costs one round trip per statement instead of BEGIN + statements + COMMIT; under
+        READ COMMITTED a transaction would give a series of reads no common snapshot anyway.
+        On SQLite it is an ordinary session (one writer, no round trips to save)."""
+        if self._autocommit is self._sessions:
+            async with self.session() as session:
+                yield session
+            return
+        # begin() only gives the ORM its flush-and-commit at the end of the block: under
+        # AUTOCOMMIT no BEGIN or COMMIT reaches the server.
+        async with self._autocommit() as session, session.begin():
             yield session
 
     async def dispose(self) -> None:

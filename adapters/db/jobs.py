@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exc, func, select, update
+from sqlalchemy import exc, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 
@@ -151,7 +151,7 @@ class DbJobRunStore:
 
     async def record_item(self, job_id: str, scheduled_for: datetime, outcome: ItemOutcome) -> bool:
         key = to_utc(scheduled_for)
-        stmt = (
+        insert = (
             self._insert(JobRunItemRow)
             .values(
                 job_id=job_id,
@@ -168,17 +168,52 @@ class DbJobRunStore:
             .on_conflict_do_nothing(index_elements=["job_id", "scheduled_for", "investor"])
         )
         column = JobRunRow.failed if outcome.status == "failed" else JobRunRow.done
+        bump = {column.name: col(column) + 1}  # type: ignore[attr-defined]
+        of_run = (col(JobRunRow.job_id) == job_id, col(JobRunRow.scheduled_for) == key)
+        if self._db.dialect == "postgresql":
+            return await self._record_item_pg(insert, bump, of_run, job_id, key, outcome)
         async with self._db.session() as session:
-            result = await session.execute(stmt)
+            result = await session.execute(insert)
             if int(getattr(result, "rowcount", 0) or 0) != 1:
                 return False
             # The counter moves in the same transaction as the item insert: exactly once.
-            await session.execute(
-                update(JobRunRow)
-                .where(col(JobRunRow.job_id) == job_id, col(JobRunRow.scheduled_for) == key)
-                .values({column.name: col(column) + 1})  # type: ignore[attr-defined]
-            )
+            await session.execute(update(JobRunRow).where(*of_run).values(bump))
             await self._complete(session, job_id, key, at=outcome.finished_at)
+        return True
+
+    async def _record_item_pg(
+        self,
+        insert: Any,
+        bump: dict[str, Any],
+        of_run: tuple[Any, ...],
+        job_id: str,
+        key: datetime,
+        outcome: ItemOutcome,
+    ) -> bool:
+        # One statement, committed on its own: the item insert and the counter move together
+        # (exactly once: no insert, no move), and the fire's row is locked only while the
+        # server runs it. A transaction around it would hold that one hot row locked across
+        # a round trip and the worker's event loop, serialising every worker on it.
+        inserted = insert.returning(col(JobRunItemRow.investor)).cte("inserted")
+        stmt = (
+            update(JobRunRow)
+            .where(*of_run, exists(select(inserted.c.investor)))
+            .values(bump)
+            .returning(
+                col(JobRunRow.done),
+                col(JobRunRow.failed),
+                col(JobRunRow.total),
+                col(JobRunRow.status),
+            )
+        )
+        async with self._db.autocommit() as session:
+            connection = await session.connection()  # Core: the ORM would not return the rows
+            row = (await connection.execute(stmt)).first()
+            if row is None:
+                return False
+            done, failed, total, status = row
+            if status == "running" and total is not None and done + failed >= total:
+                await self._complete(session, job_id, key, at=outcome.finished_at)
         return True
 
     async def _complete(
@@ -209,7 +244,7 @@ class DbJobRunStore:
         )
 
     async def item(self, job_id: str, scheduled_for: datetime, investor: str) -> ItemOutcome | None:
-        async with self._db.session() as session:
+        async with self._db.autocommit() as session:
             row = await session.get(JobRunItemRow, (job_id, to_utc(scheduled_for), investor))
             return None if row is None else _item(row)
 

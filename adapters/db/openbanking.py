@@ -180,7 +180,7 @@ class DbConsentStore:
         self._cipher = cipher
 
     async def get(self, user_id: str) -> Consent | None:
-        async with self._db.session() as session:
+        async with self._db.autocommit() as session:
             row = await session.get(ConsentRow, (user_id, PROVIDER))
             if row is None:
                 return None

@@ -75,7 +75,12 @@ class _Raced(Exception):
 
 
 class DbReconciliationStore:
-    """ReconciliationStore and ReconciliationQueries on the service database."""
+    """ReconciliationStore and ReconciliationQueries on the service database.
+
+    A run's single-statement steps (start, readings, accept, finish) and its reads run in
+    autocommit sessions (one round trip each on PostgreSQL); the break decision, which reads
+    and writes together and must not interleave with another's, keeps its transaction.
+    """
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -83,12 +88,12 @@ class DbReconciliationStore:
     # --- runs ---------------------------------------------------------------------------------
 
     async def run_status(self, run_id: str) -> str | None:
-        async with self._db.session() as session:
+        async with self._db.autocommit() as session:
             row = await session.get(ReconciliationRunRow, run_id)
             return None if row is None else row.status
 
     async def start_run(self, run_id: str, *, trigger: str, started_at: datetime) -> None:
-        async with self._db.session() as session:
+        async with self._db.autocommit() as session:
             session.add(
                 ReconciliationRunRow(
                     id=run_id,
@@ -107,7 +112,7 @@ class DbReconciliationStore:
         break_count: int,
         report: Mapping[str, object],
     ) -> None:
-        async with self._db.session() as session:
+        async with self._db.autocommit() as session:
             await session.execute(
                 update(ReconciliationRunRow)
                 .where(col(ReconciliationRunRow.id) == run_id)
@@ -122,7 +127,7 @@ class DbReconciliationStore:
     # --- snapshots ----------------------------------------------------------------------------
 
     async def save_readings(self, run_id: str, readings: Sequence[Reading]) -> None:
-        async with self._db.session() as session:
+        async with self._db.autocommit() as session:
             session.add_all([_snapshot_row(run_id, r) for r in readings])
 
     async def accepted_snapshots(self, account_ids: Sequence[str]) -> Mapping[str, Snapshot]:
@@ -135,7 +140,7 @@ class DbReconciliationStore:
         self, account_ids: Sequence[str], *, accepted_only: bool
     ) -> dict[str, Snapshot]:
         found: dict[str, Snapshot] = {}
-        async with self._db.session() as session:
+        async with self._db.autocommit() as session:
             for account_id in dict.fromkeys(account_ids):
                 query = select(SnapshotRow).where(
                     col(SnapshotRow.account_id) == account_id,
@@ -155,7 +160,7 @@ class DbReconciliationStore:
     async def accept(self, run_id: str, account_ids: Sequence[str]) -> int:
         if not account_ids:
             return 0
-        async with self._db.session() as session:
+        async with self._db.autocommit() as session:
             result = await session.execute(
                 update(SnapshotRow)
                 .where(
@@ -404,7 +409,7 @@ class DbJournalReader:
         self._db = db
 
     async def fills_since(self, account_id: str, since: datetime) -> Sequence[RecordedFill]:
-        async with self._db.session() as session:
+        async with self._db.autocommit() as session:
             rows = await session.execute(
                 select(FillRow)
                 .where(
@@ -427,7 +432,7 @@ class DbJournalReader:
             ]
 
     async def orders_since(self, account_id: str, since: datetime) -> Sequence[RecordedOrder]:
-        async with self._db.session() as session:
+        async with self._db.autocommit() as session:
             rows = await session.execute(
                 select(OrderIntentRow)
                 .where(
@@ -443,7 +448,7 @@ class DbJournalReader:
 
     async def transfers_since(self, user_id: str, since: datetime) -> Sequence[RecordedTransfer]:
         moment = to_utc(since)
-        async with self._db.session() as session:
+        async with self._db.autocommit() as session:
             rows = await session.execute(
                 select(TransferRow)
                 .where(

@@ -92,7 +92,7 @@ class SecretStore:
                 row.meta = meta
 
     async def get(self, key: str) -> tuple[str, datetime | None, dict[str, Any]] | None:
-        async with self._db.session() as session:
+        async with self._db.autocommit() as session:
             row = await session.get(StoredSecretRow, key)
             if row is None:
                 return None

@@ -83,3 +83,39 @@ async def test_pause_switch_is_persisted(db: Database) -> None:
     await store.set_paused("j", False, by="lee", at=T0 + timedelta(minutes=1))
     assert not await store.is_paused("j")
     assert (await store.states())["j"].updated_by == "lee"
+
+
+async def test_concurrent_item_records_count_once_and_finish_the_fire_once(
+    db: Database,
+) -> None:
+    """Twelve investors recorded at once, each twice (a duplicate delivery): every investor
+    counts once, failures apart, and the last one finishes the fire exactly once."""
+    from orchestrator.ports.scheduling import ItemOutcome
+
+    store = DbJobRunStore(db)
+    assert await store.claim("j", T0, "a", started_at=T0)
+    await store.set_total("j", T0, 12, engine="test")
+
+    def outcome(i: int) -> ItemOutcome:
+        return ItemOutcome(
+            investor=f"u{i:02d}",
+            kind="reconcile",
+            status="failed" if i % 4 == 0 else "succeeded",
+            finished_at=T0 + timedelta(seconds=i),
+            duration_ms=10,
+            attempts=1,
+            worker="w",
+            detail=None,
+        )
+
+    results = await asyncio.gather(
+        *(store.record_item("j", T0, outcome(i % 12)) for i in range(24))
+    )
+    assert results.count(True) == 12
+    run = await store.run("j", T0)
+    assert run is not None
+    assert (run.done, run.failed, run.total, len(run.items)) == (9, 3, 12, 12)
+    assert run.status == "failed"
+    assert run.error == "3 of 12 investors failed"
+    # Finished when the last of them was recorded (whichever that was).
+    assert run.finished_at in {T0 + timedelta(seconds=i) for i in range(12)}
