@@ -254,7 +254,9 @@ class DbInvestorStore:
         async with self._db.session() as session:
             return [_account(r) for r in (await session.execute(stmt)).scalars()]
 
-    async def reconciled_accounts(self) -> Sequence[InvestorAccount]:
+    async def reconciled_accounts(
+        self, investor_id: str | None = None
+    ) -> Sequence[InvestorAccount]:
         stmt = (
             select(InvestorAccountRow)
             .join(InvestorRow, col(InvestorRow.id) == col(InvestorAccountRow.investor_id))
@@ -264,7 +266,9 @@ class DbInvestorStore:
             )
             .order_by(col(InvestorAccountRow.investor_id), col(InvestorAccountRow.created_at))
         )
-        async with self._db.session() as session:
+        if investor_id is not None:
+            stmt = stmt.where(col(InvestorAccountRow.investor_id) == investor_id)
+        async with self._db.autocommit() as session:
             return [_account(r) for r in (await session.execute(stmt)).scalars()]
 
     async def update_account(

@@ -62,8 +62,11 @@ class InvestorStore(Protocol):
 
     async def accounts(self, investor_id: str) -> Sequence[InvestorAccount]: ...
 
-    async def reconciled_accounts(self) -> Sequence[InvestorAccount]:
-        """Every enabled account of every active investor (ordered by investor, then id)."""
+    async def reconciled_accounts(
+        self, investor_id: str | None = None
+    ) -> Sequence[InvestorAccount]:
+        """Every enabled account of every active investor, or of `investor_id` only (ordered
+        by investor, then id)."""
 
     async def update_account(
         self,

@@ -471,12 +471,15 @@ class InvestorService:
 
     # --- mapping ----------------------------------------------------------------------------
 
-    async def reconciled_accounts(self) -> tuple[ReconciledAccountSettings, ...]:
-        """What reconciliation reads: every enabled account of every active investor, with its
-        settings derived from its source and overridden per account."""
+    async def reconciled_accounts(
+        self, user_id: str | None = None
+    ) -> tuple[ReconciledAccountSettings, ...]:
+        """What reconciliation reads: every enabled account of every active investor (or of
+        `user_id` only: one investor's task), with its settings derived from its source and
+        overridden per account."""
         await self.ensure_seeded()
         out = []
-        for account in await self._store.reconciled_accounts():
+        for account in await self._store.reconciled_accounts(user_id):
             try:
                 out.append(ReconciledAccountSettings.model_validate(account.reconcile_fields()))
             except ValidationError as e:  # overrides are checked on write; never crash a run

@@ -157,7 +157,12 @@ class AccountMapping(Protocol):
     """Which accounts are reconciled and which source reads each: investor records in the
     service (orchestrator.services.investors), a fixed list in tests and tools."""
 
-    async def reconciled_accounts(self) -> Sequence[ReconciledAccountSettings]: ...
+    async def reconciled_accounts(
+        self, user_id: str | None = None
+    ) -> Sequence[ReconciledAccountSettings]:
+        """Every reconciled account, or only `user_id`'s (what one investor's task reads:
+        never the whole list, which grows with the number of investors)."""
+        ...
 
 
 class StaticAccounts:
@@ -165,9 +170,14 @@ class StaticAccounts:
 
     def __init__(self, accounts: Sequence[ReconciledAccountSettings]) -> None:
         self._accounts = tuple(accounts)
+        self._by_user = group_by_user(self._accounts)
 
-    async def reconciled_accounts(self) -> tuple[ReconciledAccountSettings, ...]:
-        return self._accounts
+    async def reconciled_accounts(
+        self, user_id: str | None = None
+    ) -> tuple[ReconciledAccountSettings, ...]:
+        if user_id is None:
+            return self._accounts
+        return self._by_user.get(user_id, ())
 
 
 # --- Service -----------------------------------------------------------------------------------
@@ -237,7 +247,8 @@ class ReconcileService:
         attempt that finished means the work is done (its status is returned, nothing is read
         again); one left `running` died with its worker and is closed as an error first.
         """
-        if user_id not in await self.investors():
+        accounts = tuple(await self._mapping.reconciled_accounts(user_id))
+        if not accounts:
             raise ConfigError(f"reconciliation: no accounts to reconcile for investor {user_id!r}")
         for n in range(attempt + 1):
             run_id = task_run_id(key, user_id, n)
@@ -256,8 +267,8 @@ class ReconcileService:
                 report={"errors": ["abandoned: its worker stopped before the run finished"]},
             )
             log.warning("reconcile.run_abandoned", user_id=user_id, run_id=run_id)
-        report = await self.run_once(
-            trigger, users=[user_id], run_id=task_run_id(key, user_id, attempt)
+        report = await self._run(
+            trigger, {user_id: accounts}, run_id=task_run_id(key, user_id, attempt)
         )
         return report.status
 
@@ -277,12 +288,22 @@ class ReconcileService:
         Raises only when the run itself cannot be recorded (the database is down); a failing
         source, account or user is part of the report.
         """
-        run_id = run_id or self._new_id()
-        started = self._clock.now()
         all_users = group_by_user(await self._mapping.reconciled_accounts())
         users_of = (
             all_users if users is None else {u: all_users[u] for u in users if u in all_users}
         )
+        return await self._run(trigger, users_of, run_id=run_id, progress=progress)
+
+    async def _run(
+        self,
+        trigger: str,
+        users_of: Mapping[str, Sequence[ReconciledAccountSettings]],
+        *,
+        run_id: str | None = None,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> ReconciliationReport:
+        run_id = run_id or self._new_id()
+        started = self._clock.now()
         with structlog.contextvars.bound_contextvars(run_id=run_id):
             log.info(
                 "reconcile.run_started",

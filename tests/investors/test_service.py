@@ -85,6 +85,18 @@ async def test_mapping_is_derived_from_the_source_and_overridable(
         await service.update_account("kim-kis", actor="op", overrides={"user": "lee"})
 
 
+async def test_one_investors_mapping_is_that_investors_part_of_the_whole(
+    service: InvestorService, tmp_path: Path
+) -> None:
+    """What one investor's task reads: their accounts only, with the same settings."""
+    await service.import_seed(parse_seed(load_yaml(_write(tmp_path, SEED))), actor="cli")
+    whole = await service.reconciled_accounts()
+    for user in ("kim", "lee"):
+        assert await service.reconciled_accounts(user) == tuple(a for a in whole if a.user == user)
+    assert {a.account for a in await service.reconciled_accounts("kim")} == {"kim-kis", "kim-ob"}
+    assert await service.reconciled_accounts("nobody") == ()
+
+
 async def test_embedded_default_seeds_the_demo_investor(service: InvestorService) -> None:
     loaded = load_settings(Path("config/orchestrator.yaml"))
     recon = loaded.section("reconciliation", ReconciliationSettings)

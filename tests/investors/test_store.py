@@ -98,6 +98,9 @@ async def test_disabled_investors_leave_the_reconciled_accounts(store: DbInvesto
     await store.set_investor_status("a", "disabled", now=NOW + timedelta(hours=1))
     assert [a.id for a in await store.reconciled_accounts()] == ["b-kis"]
     assert await store.active_investor_ids() == ["b"]
+    # One investor's task reads only that investor's accounts.
+    assert [a.id for a in await store.reconciled_accounts("b")] == ["b-kis"]
+    assert list(await store.reconciled_accounts("a")) == []
     with pytest.raises(NotFound):
         await store.set_investor_status("nobody", "disabled", now=NOW)
 

@@ -227,6 +227,50 @@ async def test_one_failing_user_does_not_stop_the_others(db: Database) -> None:
     assert (await w.store.run(report.run_id)).status == "error"  # type: ignore[union-attr]
 
 
+async def test_one_investors_task_reads_only_that_investors_accounts(db: Database) -> None:
+    """A fire's task for bob asks the mapping for bob's accounts only (never the whole list,
+    which grows with every investor), reconciles them, and a second run of the same attempt
+    reads nothing again."""
+    from orchestrator.services.reconcile import ReconciledAccountSettings, StaticAccounts
+
+    settings = ReconciliationSettings.model_validate(
+        {
+            "accounts": [
+                {"user": u, "account": f"{u[0]}-kis", "source": "kis"}
+                for u in ("alice", "bob", "carol")
+            ]
+        }
+    )
+
+    asked: list[str | None] = []
+
+    class Mapping(StaticAccounts):
+        async def reconciled_accounts(
+            self, user_id: str | None = None
+        ) -> tuple[ReconciledAccountSettings, ...]:
+            asked.append(user_id)
+            return await super().reconciled_accounts(user_id)
+
+    w = World(db, settings)
+    w.kis.refs = [
+        AccountRef(u, f"{u[0]}-kis", Institution.KIS, AccountKind.BROKERAGE, f"{u}-ref")
+        for u in ("alice", "bob", "carol")
+    ]
+    w.kis.balances = {"a-kis": Decimal(1), "b-kis": Decimal(7), "c-kis": Decimal(9)}
+    mapping = Mapping(settings.accounts)
+    w.service._mapping = mapping
+
+    assert await w.service.reconcile_investor("bob", key="fire-1") == "clean"
+    assert asked == ["bob"]
+    assert len(await w.store.runs()) == 1
+    snapshots = await w.store.latest_snapshots(["a-kis", "b-kis", "c-kis"])
+    assert set(snapshots) == {"b-kis"}
+    assert await w.service.reconcile_investor("bob", key="fire-1") == "clean"
+    assert len(await w.store.runs()) == 1
+    with pytest.raises(ConfigError, match="dave"):
+        await w.service.reconcile_investor("dave", key="fire-1")
+
+
 async def _journal_rows(db: Database, at: datetime) -> None:
     async with db.session() as s:
         s.add(
