@@ -8,7 +8,7 @@ real hosts); paper and live point the same adapters at the vendors' hosts.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -59,10 +59,10 @@ from orchestrator.domain.errors import AlreadyRunning, AuthError, ConfigError, S
 from orchestrator.domain.investors import add_source_defaults
 from orchestrator.logging import configure_logging
 from orchestrator.ports import AccountSource, Clock, MarketData, Notifier, OrderExecutor
-from orchestrator.ports.tasks import FannedOut, InvestorTask, TaskEngine
+from orchestrator.ports.tasks import InvestorTask, TaskEngine
 from orchestrator.ports.workflows import TradingCalendar
 from orchestrator.scheduling import (
-    JobFire,
+    Action,
     JobSpec,
     Scheduler,
     SchedulerSettings,
@@ -78,9 +78,9 @@ from orchestrator.services.investors import (
     Offboarder,
     seed_from_settings,
 )
+from orchestrator.services.job_actions import JobActions, RenewToken
 from orchestrator.services.orders import OrderService, WorkflowOrders
 from orchestrator.services.reconcile import ReconcileService, ReconciliationSettings
-from orchestrator.services.upkeep import retry_failed_recovery
 from orchestrator.services.workflow_support import (
     AccountDirectory,
     KillSwitchGuard,
@@ -106,8 +106,6 @@ from orchestrator.workflows.runner import WorkflowDeps, WorkflowRunner
 from orchestrator.workflows.spec import WorkflowsSettings
 
 log = structlog.get_logger(__name__)
-
-Action = Callable[[JobFire], Awaitable[object]]
 
 
 @dataclass
@@ -414,6 +412,12 @@ def _market(c: Container) -> MarketData:
     return StreamingMarketData(c.kis.market, c.kis_prices, c.clock, stale)
 
 
+async def _recovery_done(c: Container) -> None:
+    """Returns once start-up recovery has finished (`serve`); at once where none runs."""
+    if c.recovered is not None:
+        await c.recovered.wait()
+
+
 async def _run_kis_stream(c: Container) -> None:
     """The KIS websocket session, once recovery has settled the journal."""
     if c.kis is None or c.orders is None or c.kis_prices is None:
@@ -423,8 +427,7 @@ async def _run_kis_stream(c: Container) -> None:
         # In-process sandboxes have no socket; a served sandbox needs kis.realtime.url.
         log.warning("kis.stream.needs_served_sandbox")
         return
-    if c.recovered is not None:
-        await c.recovered.wait()
+    await _recovery_done(c)
     account = (await c.kis.accounts.accounts(settings.user_id))[0]
     stream = KisStream(settings, c.kis.client, account, clock=c.clock, prices=c.kis_prices)
     c.kis_stream = stream
@@ -526,9 +529,6 @@ def _build_services(c: Container) -> None:
         accounts=c.investors,
     )
     _build_tasks(c)
-    c.actions["reconcile"] = _reconcile_action(c)
-    c.actions["token_upkeep"] = _token_upkeep_action(c)
-    c.actions["orders_upkeep"] = _orders_upkeep_action(c)
     wf_settings = c.loaded.section("workflows", WorkflowsSettings)
     if wf_settings.enabled and c.orders is not None and c.kis is not None:
         directory = c.directory
@@ -551,18 +551,19 @@ def _build_services(c: Container) -> None:
                 house_limits=wf_settings.house_limits,
             ),
         )
-        runner = c.runner
-
-        async def fire_workflow(fire: JobFire) -> object:
-            schedule_id = fire.action.split(":", 1)[1]
-            schedule = runner.catalog.schedules.get(schedule_id)
-            if schedule is None:
-                raise KeyError(f"unknown workflow schedule {schedule_id!r}")
-            investor = runner.catalog.workflow(schedule.workflow).user
-            assert c.fanout is not None
-            return await c.fanout(fire, "workflow", [investor], arg=schedule_id)
-
-        c.actions["workflow:*"] = fire_workflow
+    assert c.fanout is not None
+    app_tokens: list[RenewToken] = [c.kis.tokens.current] if c.kis is not None else []
+    app_tokens += [broker.renew_token for broker in c.brokers.values()]
+    jobs = JobActions(
+        fanout=c.fanout,
+        investors=c.investors,
+        reconcile_service=c.reconcile,
+        orders=c.orders,
+        runner=c.runner,
+        app_tokens=app_tokens,
+        recovery_done=lambda: _recovery_done(c),
+    )
+    c.actions.update(jobs.actions())
 
 
 class SandboxSession:
@@ -674,46 +675,6 @@ def _build_tasks(c: Container) -> None:
     else:
         c.engine = InProcessEngine(runner, concurrency=tasks.in_process_concurrency)
     c.fanout = FanOut(store, c.engine)
-
-
-def _reconcile_action(c: Container) -> Action:
-    async def reconcile(fire: JobFire) -> object:
-        assert c.reconcile is not None
-        assert c.fanout is not None
-        if c.recovered is not None:
-            await c.recovered.wait()
-        return await c.fanout(fire, "reconcile", await c.reconcile.investors())
-
-    return reconcile
-
-
-def _token_upkeep_action(c: Container) -> Action:
-    async def upkeep(fire: JobFire) -> FannedOut:
-        # KIS tokens belong to the app key, not to an investor: renewed once per fire.
-        if c.kis is not None:
-            await c.kis.tokens.current()
-        for broker in c.brokers.values():
-            await broker.renew_token()
-        assert c.fanout is not None
-        return await c.fanout(fire, "tokens", await investor_ids(c))
-
-    return upkeep
-
-
-def _orders_upkeep_action(c: Container) -> Action:
-    async def upkeep(fire: JobFire) -> object:
-        if c.orders is not None:
-            # A failed start-up recovery is retried here (it alerted once); orders stay refused
-            # and the fan-out below waits until it succeeds.
-            await retry_failed_recovery(c.orders, c.runner)
-        if c.runner is not None:
-            await c.runner.expire_overdue()
-        if c.orders is None:
-            return None
-        assert c.fanout is not None
-        return await c.fanout(fire, "settle", await investor_ids(c))
-
-    return upkeep
 
 
 async def _sync_fills(c: Container) -> None:

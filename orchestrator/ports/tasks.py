@@ -85,7 +85,7 @@ class FireEngine(Protocol):
         ...
 
 
-class InvestorDirectory(Protocol):
-    """Who the service works for."""
+class ActiveInvestors(Protocol):
+    """Who the service works for: the active investor records."""
 
-    async def investor_ids(self) -> Sequence[str]: ...
+    async def active_ids(self) -> Sequence[str]: ...
