@@ -424,14 +424,39 @@ async def _run_kis_stream(c: Container) -> None:
         return
     settings = c.kis.client.settings
     if c.sandbox_apps and settings.realtime.url is None:
-        # In-process sandboxes have no socket; a served sandbox needs kis.realtime.url.
-        log.warning("kis.stream.needs_served_sandbox")
-        return
+        # The in-process sandbox is reached through the API port it is mounted on (`serve`).
+        url = mounted_sandbox_ws_url(c.settings)
+        if url is None:
+            log.warning("kis.stream.needs_served_sandbox")
+            return
+        realtime = settings.realtime.model_copy(update={"url": url})
+        settings = settings.model_copy(update={"realtime": realtime})
     await _recovery_done(c)
     account = (await c.kis.accounts.accounts(settings.user_id))[0]
     stream = KisStream(settings, c.kis.client, account, clock=c.clock, prices=c.kis_prices)
     c.kis_stream = stream
     await stream.run(c.orders)
+
+
+def mounted_sandbox_ws_url(settings: Settings) -> str | None:
+    """The websocket URL of the KIS sandbox mounted at /sandbox/kis on the API port, when
+    `serve` exposes it there (sandbox mode, `sandbox.expose`, a fixed port); else None."""
+    if settings.mode != "sandbox" or not settings.sandbox.expose or not settings.api.port:
+        return None
+    host = settings.api.host
+    if host in ("0.0.0.0", "", "::"):
+        host = "127.0.0.1"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"ws://{host}:{settings.api.port}/sandbox/kis/tryitout"
+
+
+def websocket_protocol() -> type[asyncio.Protocol]:
+    """uvicorn's websocket protocol for `serve`: websockets-sansio, also reporting pong frames
+    to the mounted KIS sandbox (a client may answer its PINGPONG with a pong, spec §7.2)."""
+    from adapters.sandbox.kis.pongs import PongReportingProtocol
+
+    return PongReportingProtocol
 
 
 def _broker_settings(loaded: LoadedSettings) -> dict[str, Any]:

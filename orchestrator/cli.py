@@ -899,7 +899,10 @@ def serve(
         container = bootstrap.build(loaded)
         async with bootstrap.running(container, worker=worker):
             api = bootstrap.build_api(container)
-            server = uvicorn.Server(uvicorn.Config(api, log_config=None, access_log=False))
+            config = uvicorn.Config(
+                api, log_config=None, access_log=False, ws=bootstrap.websocket_protocol()
+            )
+            server = uvicorn.Server(config)
             await server.serve(sockets=[sock])
 
     try:
