@@ -1003,6 +1003,7 @@ def _command_deps(container: Container, deps: ApiDeps) -> CommandDeps:
         orders=orders,
         reconcile=container.console_reconcile,
         breaks=container.breaks,
+        workflows=deps.workflows,
         default_user=deps.default_user,
     )
 
@@ -1036,7 +1037,10 @@ def build_api(container: Container) -> FastAPI:
         None
         if container.runner is None
         else WorkflowOperations(
-            container.runner, container.workflow_store, calendar=container.calendar
+            container.runner,
+            container.workflow_store,
+            calendar=container.calendar,
+            audit=container.audit,
         )
     )
     deps = ApiDeps(

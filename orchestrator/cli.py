@@ -327,6 +327,13 @@ def _remote(config: Path | None) -> Any:
         fail(f"configuration error:\n{e}", 2)
 
 
+def _seg(value: str) -> str:
+    """One URL path segment: an id with a slash or `..` must not reach another route."""
+    from urllib.parse import quote
+
+    return quote(value, safe="")
+
+
 def _remote_run(call: Callable[[], T]) -> T:
     from orchestrator.cli_remote import ServiceError
 
@@ -489,7 +496,7 @@ def orders_cancel(intent_id: str, config: ConfigOption = None) -> None:
 
     remote = _remote(config)
     if remote is not None:
-        done = _remote_run(lambda: remote.call("POST", f"/api/v1/orders/{intent_id}/cancel"))
+        done = _remote_run(lambda: remote.call("POST", f"/api/v1/orders/{_seg(intent_id)}/cancel"))
         typer.echo(_remote_order_line(remote, done))
         return
 
@@ -662,6 +669,15 @@ def workflows_run(
     """Run a workflow now (approval-mode workflows stop at a plan awaiting approval)."""
     from orchestrator.workflows import commands
 
+    remote = _remote(config)
+    if remote is not None:
+        body_ = {"dry_run": dry_run}
+        done = _remote_run(
+            lambda: remote.call("POST", f"/api/v1/workflows/{_seg(name)}/run", json=body_)
+        )
+        typer.echo(commands.format_run_out(done))
+        return
+
     async def body(c: Any) -> str:
         runner = _runner(c)
         if not dry_run and c.orders is not None and not c.orders.ready:
@@ -675,6 +691,12 @@ def workflows_run(
 def workflows_approve(run_id: str, config: ConfigOption = None) -> None:
     """Approve a planned run: its orders are sent (once) if it has not expired."""
     from orchestrator.workflows import commands
+
+    remote = _remote(config)
+    if remote is not None:
+        path = f"/api/v1/workflows/runs/{_seg(run_id)}/approve"
+        typer.echo(commands.format_run_out(_remote_run(lambda: remote.call("POST", path))))
+        return
 
     async def body(c: Any) -> str:
         if c.orders is not None and not c.orders.ready:
@@ -692,6 +714,13 @@ def workflows_reject(
 ) -> None:
     """Reject a planned run: nothing is sent."""
     from orchestrator.workflows import commands
+
+    remote = _remote(config)
+    if remote is not None:
+        path = f"/api/v1/workflows/runs/{_seg(run_id)}/reject"
+        done = _remote_run(lambda: remote.call("POST", path, json={"reason": reason}))
+        typer.echo(commands.format_run_out(done))
+        return
 
     async def body(c: Any) -> str:
         return await commands.reject(_runner(c), run_id, reason=reason)

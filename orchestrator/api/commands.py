@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from orchestrator.api.auth import (
     AUTH_RESPONSES,
@@ -24,7 +24,9 @@ from orchestrator.api.auth import (
     authenticator,
 )
 from orchestrator.api.errors import error_responses
+from orchestrator.api.schemas import WorkflowRunOut
 from orchestrator.domain.errors import NotFound
+from orchestrator.ports.control import WorkflowControl
 
 
 class OrderCommands(Protocol):
@@ -59,7 +61,13 @@ class CommandDeps:
     orders: OrderCommands | None = None
     reconcile: ReconcileNow | None = None
     breaks: BreakCommands | None = None
+    workflows: WorkflowControl | None = None
     default_user: str = "demo"
+
+
+class RunWorkflowIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    dry_run: StrictBool = Field(default=False, description="Plan only; send nothing.")
 
 
 class PlaceOrderIn(BaseModel):
@@ -202,6 +210,24 @@ def commands_router(deps: CommandDeps) -> APIRouter:
         if found is None:
             raise NotFound(f"no reconciliation task {task_id}")
         return dict(found)
+
+    @router.post(
+        "/workflows/{name}/run",
+        response_model=WorkflowRunOut,
+        responses={**MUTATION_RESPONSES, **error_responses(404, 409, 503)},
+        tags=["workflows"],
+    )
+    async def run_workflow(
+        name: Annotated[str, Path(min_length=1, max_length=64)],
+        body: RunWorkflowIn | None = None,
+        who: Principal = operator,
+    ) -> dict[str, Any]:
+        """Run a workflow now (audited): a dry run plans and sends nothing; an approval-mode
+        workflow stops at a plan awaiting approval; an auto one executes."""
+        if deps.workflows is None:
+            raise _unavailable("workflows")
+        dry_run = body is not None and body.dry_run
+        return dict(await deps.workflows.start(name, f"api:{who.name}", dry_run=dry_run))
 
     @router.post(
         "/breaks/{break_id}/acknowledge",

@@ -78,6 +78,11 @@ class KillSwitchIn(BaseModel):
     reason: str = Field(min_length=1, max_length=500, pattern=r"[^\s\x1c-\x1f]")
 
 
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(default="", max_length=500)
+
+
 class OrderRecoveryOut(BaseModel):
     """Start-up order recovery: orders are accepted only once `state` is ready."""
 
@@ -308,15 +313,18 @@ def operator_router(deps: ApiDeps) -> APIRouter:
     async def workflow_decision(
         run_id: PathIdent,
         decision: Annotated[str, Depends(_decision)],
+        body: DecisionIn | None = None,
         who: Principal = operator,
     ) -> dict[str, Any]:
-        """Approve (execute the plan) or reject a run awaiting approval."""
+        """Approve (execute the plan) or reject a run awaiting approval (audited; a rejection
+        may say why)."""
         if deps.workflows is None:
             raise _unavailable("workflows")
         # RunNotFound -> 404, RunNotAwaitingApproval -> 409: orchestrator/api/errors.py
         if decision == "approve":
             return dict(await deps.workflows.approve(run_id, who.name))
-        return dict(await deps.workflows.reject(run_id, who.name))
+        reason = "" if body is None else body.reason
+        return dict(await deps.workflows.reject(run_id, who.name, reason))
 
     return router
 

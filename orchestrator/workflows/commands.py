@@ -6,12 +6,14 @@ OrchestratorError: exit 1), so the typer layer stays a thin shell around `run_as
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from orchestrator.domain.timeutil import to_kst
 from orchestrator.ports.workflows import RunStatus, TradingCalendar, WorkflowRun
-from orchestrator.workflows.control import next_fire
+from orchestrator.workflows.control import next_fire, run_out
 from orchestrator.workflows.killswitch import KillSwitch
 from orchestrator.workflows.loader import WorkflowCatalog, load_catalog
 from orchestrator.workflows.plan import (
@@ -93,18 +95,28 @@ async def killswitch(
 
 def format_run(run: WorkflowRun) -> str:
     """A run as an operator reads it: status, plan, decisions and results."""
-    head = f"run {run.id}  {run.workflow}  {run.status}" + ("  (dry run)" if run.dry_run else "")
-    lines = [head, f"  fire {run.fire_key}"]
-    if run.expires_at is not None and run.status is RunStatus.AWAITING_APPROVAL:
+    return format_run_out(run_out(run))
+
+
+def format_run_out(run: Mapping[str, Any]) -> str:
+    """The same text from a run's JSON form (`run_out`; what the API answers), so the CLI
+    prints one thing whether the service or this process ran the workflow."""
+    head = f"run {run['id']}  {run['workflow']}  {run['status']}" + (
+        "  (dry run: nothing is sent)" if run.get("dry_run") else ""
+    )
+    lines = [head, f"  fire {run['fire_key']}"]
+    expires = run.get("expires_at")
+    if expires and run["status"] == RunStatus.AWAITING_APPROVAL.value:
+        at = to_kst(datetime.fromisoformat(str(expires)))
         lines.append(
-            f"  awaiting approval until {to_kst(run.expires_at):%Y-%m-%d %H:%M} KST "
-            f"(orchestrator workflows approve {run.id})"
+            f"  awaiting approval until {at:%Y-%m-%d %H:%M} KST "
+            f"(orchestrator workflows approve {run['id']})"
         )
-    if not run.plan:
+    if not run.get("plan"):
         return "\n".join(lines)
-    plan = load_plan(run.plan)
-    results = load_outcome(run.outcome).by_action()
-    for d in load_decisions(run.decisions):
+    plan = load_plan(run["plan"])
+    results = load_outcome(run.get("outcome") or {}).by_action()
+    for d in load_decisions(run.get("decisions") or []):
         lines.append(f"  - {d.step}: {d.outcome}{': ' + d.detail if d.detail else ''}")
     for a in plan.actions:
         if isinstance(a, OrderAction):

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from orchestrator.domain.errors import NotFound
+from orchestrator.domain.model import AuditEvent
+from orchestrator.ports.upstream import AuditLog
 from orchestrator.ports.workflows import RunStatus, TradingCalendar, WorkflowRun, WorkflowRunStore
+from orchestrator.workflows.loader import WorkflowNotFound
 from orchestrator.workflows.plan import load_outcome, load_plan
 from orchestrator.workflows.runner import WorkflowRunner, nth_trading_day, run_figures
 from orchestrator.workflows.spec import ScheduleSpec, WorkflowSpec
@@ -133,7 +137,10 @@ def job_specs(runner: WorkflowRunner) -> list[dict[str, object]]:
 
 
 class WorkflowOperations:
-    """Satisfies the API's WorkflowControl: list workflows and runs, approve, reject."""
+    """Satisfies the API's WorkflowControl: list workflows and runs, run now, approve, reject.
+
+    With an audit log, a run started by hand is audited with who started it (approvals and
+    rejections are audited by the run store with the decision itself)."""
 
     def __init__(
         self,
@@ -141,10 +148,39 @@ class WorkflowOperations:
         store: WorkflowRunStore,
         *,
         calendar: TradingCalendar | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         self._runner = runner
         self._store = store
         self._calendar = calendar
+        self._audit = audit
+
+    async def _audited(self, run: WorkflowRun, by: str) -> None:
+        if self._audit is None:
+            return
+        await self._audit.append(
+            AuditEvent(
+                at=self._runner.clock.now(),
+                actor=by,
+                action="workflow.run_started",
+                subject=f"workflow_run:{run.id}",
+                detail={
+                    "workflow": run.workflow,
+                    "status": str(run.status),
+                    "dry_run": str(run.dry_run).lower(),
+                },
+            )
+        )
+
+    async def start(self, name: str, by: str, *, dry_run: bool = False) -> dict[str, object]:
+        """Run `name` now (a dry run sends nothing; approval mode stops at a plan).
+        NotFound for an unknown name."""
+        try:
+            run = await self._runner.run(name, dry_run=dry_run, trigger=f"manual:{by}")
+        except WorkflowNotFound as e:
+            raise NotFound(str(e)) from None
+        await self._audited(run, by)
+        return run_out(run)
 
     def workflows(self) -> list[dict[str, object]]:
         catalog = self._runner.catalog
@@ -178,8 +214,8 @@ class WorkflowOperations:
         """Execute the plan. KeyError: unknown run; ValueError: not awaiting approval/expired."""
         return run_out(await self._runner.approve(run_id, by=by))
 
-    async def reject(self, run_id: str, by: str) -> dict[str, object]:
-        return run_out(await self._runner.reject(run_id, by=by))
+    async def reject(self, run_id: str, by: str, reason: str = "") -> dict[str, object]:
+        return run_out(await self._runner.reject(run_id, by=by, reason=reason))
 
 
 def _iso(value: datetime | None) -> str | None:

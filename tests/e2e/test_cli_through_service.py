@@ -59,3 +59,43 @@ def test_without_a_service_the_cli_works_on_the_same_world(
     status = service.get("/api/v1/status")
     service.stop()
     assert status["last_reconciliation"]["status"] == "clean", status
+
+
+def test_workflow_commands_go_through_the_running_service(
+    service: Service, tmp_path: Path
+) -> None:
+    """run (dry and real), approve and reject are the service's work: audited there with the
+    CLI's key, in its log, and the CLI opens no sandbox world of its own."""
+    service.start()
+    dry = orchestrator(service.env, "workflows", "run", "monthly-dca-005930", "--dry-run")
+    planned = orchestrator(service.env, "workflows", "run", "monthly-dca-005930")
+    run_id = planned.stdout.split()[1]
+    approved = orchestrator(service.env, "workflows", "approve", run_id)
+    again = orchestrator(service.env, "workflows", "run", "monthly-dca-005930")
+    other = again.stdout.split()[1]
+    rejected = orchestrator(service.env, "workflows", "reject", other, "--reason", "not now")
+    twice = orchestrator(service.env, "workflows", "reject", other)
+    unknown = orchestrator(service.env, "workflows", "run", "no-such-workflow")
+    events = service.events()
+    service.stop()
+
+    for done in (dry, planned, approved, again, rejected):
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "through the service at" in done.stderr
+        assert "sandbox" not in done.stderr
+    assert "(dry run: nothing is sent)" in dry.stdout
+    assert "would place buy" in dry.stdout
+    assert "awaiting_approval" in planned.stdout
+    assert f"run {run_id}  monthly-dca-005930" in approved.stdout
+    assert "awaiting_approval" not in approved.stdout
+    assert f"run {other}  monthly-dca-005930  rejected" in rejected.stdout
+    assert twice.returncode == 1 and "409" in twice.stderr
+    assert unknown.returncode == 1 and "404" in unknown.stderr
+    finished = {e.get("run_id") for e in events if e.get("event") == "workflow.run_finished"}
+    assert {run_id, other} <= finished  # in the service's own log
+    with sqlite3.connect(tmp_path / "svc.db") as conn:
+        audited = set(conn.execute("SELECT actor, action, subject FROM audit_events"))
+    assert ("demo-operator", "workflow.run_approved", f"workflow_run:{run_id}") in audited
+    assert ("demo-operator", "workflow.run_rejected", f"workflow_run:{other}") in audited
+    started = {a[2] for a in audited if a[:2] == ("api:demo-operator", "workflow.run_started")}
+    assert {f"workflow_run:{run_id}", f"workflow_run:{other}"} < started  # and the dry run

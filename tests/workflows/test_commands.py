@@ -60,7 +60,7 @@ async def test_dry_run_command(env: Env) -> None:
     """`workflows run NAME --dry-run` prints the plan and marks it a dry run."""
     text = await commands.run(env.runner(), "quarterly-rebalance-60-40", dry_run=True)
 
-    assert "(dry run)" in text
+    assert "(dry run: nothing is sent)" in text
     assert "[planned] sell 42 069500" in text
 
 
@@ -132,8 +132,8 @@ def test_scheduler_and_workflows_list_agree_on_the_next_fire(
     every shipped schedule, Nth-trading-day filter included (they once disagreed by a month)."""
     from adapters.db.engine import Database
     from adapters.db.jobs import DbJobRunStore
+    from adapters.fake import FakeClock
     from orchestrator.calendar import KrxCalendar
-    from orchestrator.clock import FakeClock
     from orchestrator.scheduling import JobSpec, Scheduler, SchedulerSettings
 
     calendar = KrxCalendar()
