@@ -61,9 +61,7 @@ def test_without_a_service_the_cli_works_on_the_same_world(
     assert status["last_reconciliation"]["status"] == "clean", status
 
 
-def test_workflow_commands_go_through_the_running_service(
-    service: Service, tmp_path: Path
-) -> None:
+def test_workflow_commands_go_through_the_running_service(service: Service, tmp_path: Path) -> None:
     """run (dry and real), approve and reject are the service's work: audited there with the
     CLI's key, in its log, and the CLI opens no sandbox world of its own."""
     service.start()
@@ -89,8 +87,10 @@ def test_workflow_commands_go_through_the_running_service(
     assert f"run {run_id}  monthly-dca-005930" in approved.stdout
     assert "awaiting_approval" not in approved.stdout
     assert f"run {other}  monthly-dca-005930  rejected" in rejected.stdout
-    assert twice.returncode == 1 and "409" in twice.stderr
-    assert unknown.returncode == 1 and "404" in unknown.stderr
+    assert twice.returncode == 1
+    assert "409" in twice.stderr
+    assert unknown.returncode == 1
+    assert "404" in unknown.stderr
     finished = {e.get("run_id") for e in events if e.get("event") == "workflow.run_finished"}
     assert {run_id, other} <= finished  # in the service's own log
     with sqlite3.connect(tmp_path / "svc.db") as conn:
