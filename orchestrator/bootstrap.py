@@ -695,7 +695,12 @@ def _build_tasks(c: Container) -> None:
     if c.db.dialect == "postgresql":
         host = TaskHost(runner=runner, worker=replica)
         c.task_host = host
-        c.task_app = create_task_app(c.db.url, host, search_path=c.db.search_path)
+        c.task_app = create_task_app(
+            c.db.url,
+            host,
+            search_path=c.db.search_path,
+            keep_finished_hours=tasks.keep_finished_hours,
+        )
         c.engine = ProcrastinateEngine(c.task_app)
     else:
         c.engine = InProcessEngine(runner, concurrency=tasks.in_process_concurrency)

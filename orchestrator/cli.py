@@ -112,20 +112,23 @@ def db_upgrade(config: ConfigOption = None) -> None:
 
     loaded = _loaded(config)
 
-    async def go() -> None:
+    async def go() -> str | None:
         from adapters.db.orders import encrypt_account_numbers
         from orchestrator.bootstrap import build_cipher
 
         db = Database(loaded.settings.database.url)
         try:
-            await migrate.upgrade(db)
+            task_queue = await migrate.upgrade(db)
             # Rows from before migration 0004 hold plain account numbers: encrypt them now.
             await encrypt_account_numbers(db, build_cipher(loaded.settings))
+            return task_queue
         finally:
             await db.dispose()
 
-    run_async(go)
+    task_queue = run_async(go)
     typer.echo("database is at the newest migration")
+    if task_queue is not None:
+        typer.echo(f"task queue schema: {task_queue}")
 
 
 @audit_app.command("verify")

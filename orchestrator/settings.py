@@ -170,6 +170,9 @@ class TaskSettings(Section):
     stalled_after_seconds: float = Field(default=30.0, gt=0, le=3600)
     shutdown_grace_seconds: float | None = Field(default=None, gt=0)
     poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    # Finished queue jobs are pruned hourly once older than this (the run history is kept in
+    # job_runs; the queue's rows only help an operator look into a recent failure).
+    keep_finished_hours: int = Field(default=24, ge=1, le=24 * 90)
 
 
 class AlertSettings(Section):

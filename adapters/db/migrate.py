@@ -31,15 +31,17 @@ def _upgrade(connection: Connection, url: str, revision: str) -> None:
     command.upgrade(cfg, revision)
 
 
-async def upgrade(db: Database, revision: str = "head") -> None:
+async def upgrade(db: Database, revision: str = "head") -> str | None:
     """Apply migrations up to `revision` (idempotent). On PostgreSQL also the task engine's
-    schema (procrastinate's tables and functions, versioned with its pinned release)."""
+    schema: procrastinate's tables and functions, created or brought to the pinned release by
+    procrastinate's own migration files; returns what was done to it (None on SQLite)."""
     async with db.engine.begin() as conn:
         await conn.run_sync(_upgrade, db.url, revision)
     if db.dialect == "postgresql":
         from adapters.tasks.engine import apply_schema
 
-        await apply_schema(db.url, search_path=db.search_path)
+        return await apply_schema(db.url, search_path=db.search_path)
+    return None
 
 
 def _ours(name: str | None, type_: str, parent_names: Any) -> bool:

@@ -9,6 +9,10 @@ Two tasks:
   one investor's work never runs twice at once on any worker, and retried with our backoff
   (1 s, 2 s, 4 s ... capped at 30 s) when it failed for a retryable reason.
 
+A third, `orchestrator.prune_jobs`, is one of procrastinate's own periodic tasks (deferred once
+per hour across all workers): it deletes the queue's finished jobs older than
+`keep_finished_hours` (the run history lives in `job_runs`, not in the queue).
+
 A worker killed with its jobs in `doing` stops sending heartbeats; `run_worker` has every worker
 retry the jobs of workers silent for longer than `stalled_after` seconds (procrastinate's
 `get_stalled_jobs` + `retry_job`), so a fire or investor task whose worker died runs again on
@@ -19,9 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.metadata
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -33,6 +40,7 @@ from procrastinate.retry import BaseRetryStrategy
 from procrastinate.schema import SchemaManager
 from sqlalchemy.engine import make_url
 
+from orchestrator.domain.errors import ConfigError
 from orchestrator.ports.tasks import InvestorTask, TaskKind
 from orchestrator.scheduling import Scheduler
 from orchestrator.services.fanout import InvestorTaskRunner, RetryLater
@@ -41,7 +49,10 @@ log = structlog.get_logger(__name__)
 
 FIRE_TASK = "orchestrator.fire"
 INVESTOR_TASK = "orchestrator.investor"
+PRUNE_TASK = "orchestrator.prune_jobs"
 MAX_ATTEMPTS = 5
+# Jobs deferred per statement when a fire fans out (one array argument each).
+DEFER_CHUNK = 500
 
 
 def conninfo(url: str) -> str:
@@ -83,8 +94,13 @@ def create_task_app(
     *,
     search_path: str | None = None,
     application_name: str | None = None,
+    keep_finished_hours: int = 24,
+    prune_cron: str = "23 * * * *",
 ) -> App:
-    """The procrastinate App for the database at `url` (same database as the service)."""
+    """The procrastinate App for the database at `url` (same database as the service).
+
+    Its periodic prune (`prune_cron`, UTC) deletes finished jobs older than
+    `keep_finished_hours`."""
     kwargs: dict[str, Any] = {}
     if search_path:
         kwargs["options"] = f"-c search_path={search_path}"
@@ -135,7 +151,36 @@ def create_task_app(
         )
         await host.runner.run(task, may_retry=attempts + 1 < retry.max_attempts)
 
+    @app.periodic(cron=prune_cron, periodic_id="prune")
+    @app.task(name=PRUNE_TASK, pass_context=True)
+    async def prune(context: JobContext, timestamp: int) -> None:
+        removed = await prune_finished_jobs(app, keep_hours=keep_finished_hours)
+        log.info("tasks.jobs_pruned", removed=removed, keep_hours=keep_finished_hours)
+
     return app
+
+
+# Finished jobs whose newest event is older than the retention. Not procrastinate's own
+# `delete_old_jobs`: that also deletes the job a periodic task's newest defer row still points
+# at (a foreign key without ON DELETE), which fails the whole statement once a daily fire's job
+# is older than the retention; those few rows are kept here until the next fire replaces them.
+_PRUNE = """
+DELETE FROM procrastinate_jobs AS job
+WHERE job.status IN ('succeeded', 'failed', 'cancelled', 'aborted')
+  AND NOT EXISTS (SELECT 1 FROM procrastinate_periodic_defers AS d WHERE d.job_id = job.id)
+  AND NOT EXISTS (
+    SELECT 1 FROM procrastinate_events AS e
+    WHERE e.job_id = job.id AND e.at >= now() - make_interval(hours => %(hours)s)
+  )
+RETURNING job.id
+"""
+
+
+async def prune_finished_jobs(app: App, *, keep_hours: int) -> int:
+    """Delete the queue's finished jobs older than `keep_hours` (and their events); returns
+    how many went. Jobs still to run or running are never touched."""
+    rows = await app.connector.execute_query_all_async(_PRUNE, hours=keep_hours)
+    return len(rows)
 
 
 class ProcrastinateEngine:
@@ -174,26 +219,62 @@ class ProcrastinateEngine:
 
     async def submit(self, tasks: Sequence[InvestorTask]) -> None:
         investor = self.app.tasks[INVESTOR_TASK]
-        by_lock: dict[str, list[dict[str, Any]]] = {}
-        for t in tasks:
-            by_lock.setdefault(f"investor:{t.investor}", []).append(
-                {
+        jobs = [
+            investor.configure(
+                lock=f"investor:{t.investor}",
+                task_kwargs={
                     "kind": t.kind,
                     "investor": t.investor,
                     "job_id": t.job_id,
                     "scheduled_for": t.scheduled_for.isoformat(),
                     "arg": t.arg,
-                }
-            )
-        # One batch insert per lock value (the lock is a job option, not an argument); most
-        # fires have one task per investor, so group the common case into a few statements.
-        for lock, kwargs in by_lock.items():
-            await investor.configure(lock=lock).batch_defer_async(*kwargs)
+                },
+            ).job
+            for t in tasks
+        ]
+        # Each job carries its own lock, so a whole fire is a few statements (one per chunk),
+        # not one per investor.
+        for start in range(0, len(jobs), DEFER_CHUNK):
+            await self.app.job_manager.batch_defer_jobs_async(jobs[start : start + DEFER_CHUNK])
 
 
-async def apply_schema(url: str, *, search_path: str | None = None) -> bool:
-    """Create procrastinate's tables and functions unless present (a deploy step: `db
-    upgrade`). True when it applied them. Serialised by an advisory lock."""
+PINNED = importlib.metadata.version("procrastinate")
+# A schema made before its version was recorded was made by the only release pinned then.
+UNRECORDED = "3.10.0"
+MIGRATIONS = Path(SchemaManager.get_migrations_path())
+_STAMP = re.compile(r"procrastinate (\d+\.\d+\.\d+)")
+_MIGRATION = re.compile(r"(\d+)\.(\d+)\.(\d+)_\d+_.*\.sql")
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in text.split("."))
+
+
+def pending_migrations(
+    applied: str, pinned: str = PINNED, directory: Path = MIGRATIONS
+) -> list[Path]:
+    """procrastinate's own migration files that take a schema of release `applied` to
+    `pinned`, in order (pre before post within a release, as their names sort)."""
+    low, high = _version(applied), _version(pinned)
+    found = []
+    for path in directory.glob("*.sql"):
+        m = _MIGRATION.fullmatch(path.name)
+        if m is not None and low < tuple(int(g) for g in m.groups()) <= high:
+            found.append(path)
+    return sorted(found, key=lambda p: p.name)
+
+
+async def apply_schema(
+    url: str,
+    *,
+    search_path: str | None = None,
+    pinned: str = PINNED,
+    migrations: Path = MIGRATIONS,
+) -> str:
+    """Create procrastinate's tables and functions, or bring them to the pinned release with
+    procrastinate's own migration files (a deploy step: `db upgrade`, workers stopped across a
+    procrastinate upgrade). The release a schema is at is recorded as the comment of
+    `procrastinate_jobs`. Serialised by an advisory lock; returns what it did."""
     import psycopg
 
     options = f"-c search_path={search_path}" if search_path else ""
@@ -202,14 +283,53 @@ async def apply_schema(url: str, *, search_path: str | None = None) -> bool:
     ) as conn:
         await conn.execute("SELECT pg_advisory_lock(hashtext('orchestrator.procrastinate'))")
         try:
-            cur = await conn.execute("SELECT to_regclass('procrastinate_jobs') IS NOT NULL")
+            cur = await conn.execute(
+                "SELECT to_regclass('procrastinate_jobs') IS NOT NULL, "
+                "obj_description(to_regclass('procrastinate_jobs'), 'pg_class')"
+            )
             row = await cur.fetchone()
-            if row is not None and row[0]:
-                return False
-            await conn.execute(SchemaManager.get_schema())
-            return True
+            if row is None or not row[0]:
+                async with conn.transaction():
+                    await conn.execute(SchemaManager.get_schema())
+                    await _stamp(conn, pinned)
+                log.info("tasks.schema_created", procrastinate=pinned)
+                return f"created at procrastinate {pinned}"
+            stamp = _STAMP.fullmatch(row[1] or "")
+            applied = stamp.group(1) if stamp else UNRECORDED
+            if _version(applied) > _version(pinned):
+                raise ConfigError(
+                    f"the task queue's schema is at procrastinate {applied}, newer than this "
+                    f"release's {pinned}: upgrade the service instead"
+                )
+            if _version(applied) == _version(pinned):
+                return f"current at procrastinate {pinned}"
+            files = pending_migrations(applied, pinned, migrations)
+            # One transaction per release, stamped with it: a failure leaves the schema at the
+            # last release fully applied, and the next `db upgrade` goes on from there.
+            by_release: dict[str, list[Path]] = {}
+            for path in files:
+                by_release.setdefault(path.name.split("_", 1)[0], []).append(path)
+            for release, paths in by_release.items():
+                async with conn.transaction():
+                    for path in paths:
+                        await conn.execute(path.read_text(encoding="utf-8"))
+                    await _stamp(conn, ".".join(str(n) for n in _version(release)))
+            await _stamp(conn, pinned)
+            log.info(
+                "tasks.schema_upgraded",
+                procrastinate_from=applied,
+                procrastinate_to=pinned,
+                migrations=[p.name for p in files],
+            )
+            return f"upgraded from procrastinate {applied} to {pinned} ({len(files)} migrations)"
         finally:
             await conn.execute("SELECT pg_advisory_unlock(hashtext('orchestrator.procrastinate'))")
+
+
+async def _stamp(conn: Any, version: str) -> None:
+    if not re.fullmatch(r"\d+\.\d+\.\d+", version):
+        raise ValueError(f"not a release number: {version!r}")
+    await conn.execute(f"COMMENT ON TABLE procrastinate_jobs IS 'procrastinate {version}'")
 
 
 async def run_worker(
