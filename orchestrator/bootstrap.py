@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import structlog
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import SecretStr
 
@@ -49,6 +50,7 @@ from adapters.tasks import ProcrastinateEngine, TaskHost, create_task_app, run_w
 from orchestrator.api.app import create_api
 from orchestrator.api.auth import ApiKey
 from orchestrator.api.commands import CommandDeps, commands_router
+from orchestrator.api.consent import consent_router
 from orchestrator.api.health import ReadinessCheck
 from orchestrator.api.investors import investors_router
 from orchestrator.api.ops_metrics import OperationsMetrics
@@ -397,7 +399,7 @@ def build(
         container.http_clients.append(http)
         stores = build_openbanking_stores(db, cipher)
         container.openbanking = build_openbanking(
-            ob_settings, container.resilience, stores, http, clock=clock
+            ob_settings, container.resilience, stores, http, clock=clock, audit=container.audit
         )
     _build_services(container)
     return container
@@ -676,10 +678,14 @@ def _build_tasks(c: Container) -> None:
         return await c.runner.fire(schedule_id, task.scheduled_for)
 
     async def tokens(investor: str) -> None:
-        # Reading a token renews it when it is near expiry (KFTC 90 days).
+        # Reading a token renews it when it is near expiry (KFTC 90 days); a consent still
+        # within `consent_expiry_alert_days` afterwards was not renewed: an operator is told.
         ob = c.openbanking
         if ob is not None and (await ob.consent.status(investor)).granted:
             await ob.tokens.user_token(investor)
+            alert = (await ob.consent.status(investor)).expiry_alert()
+            if alert is not None:
+                await c.notifier.notify(alert)
 
     work = ServiceInvestorWork(
         reconcile=c.reconcile,
@@ -994,6 +1000,38 @@ async def sync_fills(container: Container) -> None:
         log.warning("orders.fill_sync_failed", error=str(e))
 
 
+def _consent_routers(container: Container, deps: ApiDeps) -> list[APIRouter]:
+    """The consent routes and our callback, at the path of the configured redirect_uri."""
+    ob = container.openbanking
+    if ob is None:
+        return []
+    settings = container.settings
+    relay = ob.settings.host
+    mounted = (
+        f"http://{settings.api.host}:{settings.api.port}/sandbox/openbanking"
+        if settings.mode == "sandbox"
+        and settings.sandbox.expose
+        and "openbanking" in container.sandbox_apps
+        else None
+    )
+
+    def browser_url(url: str) -> str | None:
+        # In-process sandbox: the relay's host is not reachable by a browser, its mount is.
+        if mounted is None or not url.startswith(relay):
+            return None
+        return mounted + url[len(relay) :]
+
+    return [
+        consent_router(
+            deps.keys,
+            ob.consent,
+            callback_path=urlsplit(ob.settings.redirect_uri).path or "/openbanking/callback",
+            known=container.investors.get,
+            browser_url=browser_url,
+        )
+    ]
+
+
 def _command_deps(container: Container, deps: ApiDeps) -> CommandDeps:
     if container.console_reconcile is None and container.reconcile is not None:
         service: Any = _FillsFirst(container, container.reconcile)
@@ -1083,6 +1121,7 @@ def build_api(container: Container) -> FastAPI:
             operator_router(deps),
             commands_router(_command_deps(container, deps)),
             investors_router(deps.keys, container.investors),
+            *_consent_routers(container, deps),
             metrics_router(render_metrics, refresh_metrics),
         ],
         keys=deps.keys,

@@ -1,7 +1,7 @@
 """OAuth 2.0 with the relay (spec §1) and the tokens every call needs.
 
-`OpenBankingOAuth` speaks to `/oauth/2.0/*`: the authorize URL (with `state`, and PKCE parameters
-the relay ignores: spec §1.6 found no PKCE, sending it costs nothing), the code exchange, refresh,
+`OpenBankingOAuth` speaks to `/oauth/2.0/*`: the authorize URL (with `state`; PKCE parameters
+only when `pkce: true`, since spec §1.6 found no PKCE at the relay), the code exchange, refresh,
 client credentials (`oob`, for transfers) and revoke. Token calls are form-encoded (spec §1.3,
 §8.9).
 
@@ -66,8 +66,17 @@ class OpenBankingOAuth:
         self._client = client
         self._clock = clock
 
-    def authorization_url(self, *, state: str, verifier: str | None, auth_type: str = "0") -> str:
-        """The URL a person opens to consent (spec §1.1); `auth_type` 0 = first-time auth."""
+    def authorization_url(
+        self,
+        *,
+        state: str,
+        verifier: str | None,
+        auth_type: str = "0",
+        client_info: str | None = None,
+        extra: dict[str, str] | None = None,
+    ) -> str:
+        """The URL a person opens to consent (spec §1.1); `auth_type` 0 = first-time auth.
+        `client_info` comes back on the callback; `extra` adds e.g. the accountinfo_* fields."""
         s = self._settings
         params = {
             "response_type": "code",
@@ -78,6 +87,9 @@ class OpenBankingOAuth:
             "auth_type": auth_type,
             "lang": "kor",
         }
+        if client_info is not None:
+            params["client_info"] = client_info
+        params.update(extra or {})
         if verifier is not None:
             params["code_challenge"] = code_challenge(verifier)
             params["code_challenge_method"] = "S256"

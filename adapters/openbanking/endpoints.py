@@ -73,4 +73,26 @@ TRANSFER_RESULT = Endpoint(
     circuit="openbanking:transfer",
 )
 
-ALL = (AUTHORIZE, TOKEN, REVOKE, ACCOUNT_LIST, BALANCE, TRANSACTIONS, DEPOSIT, TRANSFER_RESULT)
+# Ending access (§2.11, §2.12): the user's token, JSON bodies. Not `write` (no money moves).
+ACCOUNT_CANCEL = Endpoint(
+    "account_cancel", "POST", "/v2.0/account/cancel", "§2.11", "user", "login"
+)
+USER_CLOSE = Endpoint("user_close", "POST", "/v2.0/user/close", "§2.12", "user", "login")
+# 어카운트인포 (§2.13): every account the user holds anywhere; `sa` (self-auth clients only).
+ACCOUNTINFO_LIST = Endpoint(
+    "accountinfo_list", "POST", "/v2.0/accountinfo/list", "§2.13", "oob", "sa"
+)
+
+ALL = (
+    AUTHORIZE,
+    TOKEN,
+    REVOKE,
+    ACCOUNT_LIST,
+    BALANCE,
+    TRANSACTIONS,
+    DEPOSIT,
+    TRANSFER_RESULT,
+    ACCOUNT_CANCEL,
+    USER_CLOSE,
+    ACCOUNTINFO_LIST,
+)

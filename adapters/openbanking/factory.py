@@ -16,7 +16,7 @@ from adapters.openbanking.stores import Stores
 from adapters.openbanking.transfers import OpenBankingTransfers
 from orchestrator.clock import SystemClock
 from orchestrator.domain.model import CashBalance
-from orchestrator.ports import Clock
+from orchestrator.ports import AuditLog, Clock
 
 UPSTREAM = "openbanking"
 
@@ -60,12 +60,15 @@ def build_openbanking(
     http: httpx.AsyncClient,
     *,
     clock: Clock | None = None,
+    audit: AuditLog | None = None,
 ) -> OpenBanking:
     """Wire the adapters. URLs are absolute (`settings.host`), so `http` needs no base_url.
 
     The layer's limiter must know the kind `openbanking_user` (it does by default, 30/min); merge
     `settings.rate_limits()` into `ResilienceSettings.rate_limits` to apply
-    `user_budget_per_minute`. `clock` (default: system UTC) stamps reads, tran_dtime and expiry.
+    `user_budget_per_minute`. `clock` (default: system UTC) stamps reads, tran_dtime and expiry;
+    `audit` records consent starts and refused callbacks (grants and revocations are written
+    with their change by the consent store).
     """
     clock = clock or SystemClock()
     resilient = resilience.client(UPSTREAM, http)
@@ -85,7 +88,15 @@ def build_openbanking(
         ),
     )
     consent = OpenBankingConsent(
-        settings, oauth, tokens, stores.consents, stores.vault, client, clock, pkce=settings.pkce
+        settings,
+        oauth,
+        tokens,
+        stores.consents,
+        stores.vault,
+        client,
+        clock,
+        pkce=settings.pkce,
+        audit=audit,
     )
     transfers = OpenBankingTransfers(
         settings, client, tokens, ids, stores.transfers, clock, on_change=source.invalidate

@@ -95,7 +95,13 @@ class OpenBankingSettings(BaseModel):
     scope: str = "login inquiry"
     # Send PKCE (code_challenge/code_verifier): the spec found no PKCE at KFTC (§1.6), so the
     # relay is expected to ignore it; turn off if a relay refuses unknown parameters.
-    pkce: bool = True
+    # Spec §1.6: no PKCE parameter appears in any source, so none is sent unless asked for.
+    pkce: bool = False
+    # How long a consent's `state` stays good between start and callback (single-use anyway).
+    consent_state_ttl_seconds: int = Field(default=600, ge=30, le=3600)
+    # Alert this many days before a consent's token expires (90-day tokens, spec §1.7). Below
+    # refresh_ahead_days, so the alert means the refresh did not happen (refused or failing).
+    consent_expiry_alert_days: float = Field(default=7.0, ge=0, le=89)
     source_name: str = "openbanking"
     # Institutions (bank_code_std) whose accounts this source reports: Samsung Securities.
     institutions: tuple[Institution, ...] = (Institution.SAMSUNG_SECURITIES,)

@@ -3,6 +3,7 @@
 Routes raise domain errors (NotFound, StateConflict, ...) and never catch-all on KeyError or
 ValueError; this table decides the status, by what the caller should do next:
 
+    CallbackRefused              400  start the consent again (bad, expired or replayed state)
     NotFound                     404  check the id
     StateConflict                409  re-read the record, decide again
     GuardrailViolation           409  a risk limit or the kill switch said no; nothing was sent
@@ -27,6 +28,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from orchestrator.domain.errors import (
+    CallbackRefused,
     ConfigError,
     Conflict,
     GuardrailViolation,
@@ -41,6 +43,7 @@ from orchestrator.domain.errors import (
 
 # Most specific first: the first class an error is an instance of decides.
 STATUS_BY_ERROR: tuple[tuple[type[OrchestratorError], int], ...] = (
+    (CallbackRefused, 400),
     (NotFound, 404),
     (StateConflict, 409),
     (Conflict, 409),
@@ -83,6 +86,7 @@ def install_error_mapping(app: FastAPI) -> None:
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the statuses a route can return through the mapping."""
     text = {
+        400: "The request cannot be used: start over",
         404: "No such item",
         409: "The item's state does not allow this",
         422: "Invalid or refused request",

@@ -96,6 +96,11 @@ class ConsentRequired(AuthError):
     """The user's consent is missing, expired or revoked; a person must grant it again."""
 
 
+class CallbackRefused(ConsentRequired):
+    """A consent callback we cannot use: unknown, expired or replayed state, or the relay's
+    refusal. Nothing was stored; the person starts the consent again (HTTP 400)."""
+
+
 class AccountUnknown(SourceError):
     """The source answered, and it has no such account."""
 

@@ -46,6 +46,7 @@ SCOPED = {
     ("GET", "/api/v1/investors"),
     ("GET", "/api/v1/investors/{investor_id}"),
     ("GET", "/api/v1/investors/{investor_id}/accounts"),
+    ("GET", "/api/v1/investors/{investor_id}/consent"),
 }
 # Every other /api/ route must refuse an investor key (403). Routes outside /api (health, docs,
 # metrics, the consent callback whose credential is its single-use state, the console whose

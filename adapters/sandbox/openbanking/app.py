@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from . import accountinfo, accounts, codes, oauth, sandbox_api, transactions, transfers
+from . import accountinfo, accounts, codes, consents, oauth, sandbox_api, transactions, transfers
 from .envelope import RelayError, error_response
 from .faults import FaultMiddleware, Sleep
 from .formats import KST
@@ -53,6 +53,8 @@ ENDPOINTS: Final = (
     Endpoint("/v2.0/transfer/result", "POST", transfers.result),
     Endpoint("/v2.0/inquiry/real_name", "POST", accounts.real_name),
     Endpoint("/v2.0/accountinfo/list", "POST", accountinfo.accountinfo_list),
+    Endpoint("/v2.0/account/cancel", "POST", consents.account_cancel),
+    Endpoint("/v2.0/user/close", "POST", consents.user_close),
 )
 
 
@@ -82,6 +84,7 @@ def _routes() -> list[BaseRoute]:
     routes: list[BaseRoute] = [_relay_route(e) for e in ENDPOINTS]
     routes += [
         Route("/_sandbox/users", sandbox_api.users, methods=["GET"]),
+        Route("/_sandbox/users/{ref}/revoke", consents.revoke_behind_the_back, methods=["POST"]),
         Route("/_sandbox/faults", sandbox_api.faults, methods=["GET", "POST", "DELETE"]),
         Route("/_sandbox/transactions", sandbox_api.transactions, methods=["POST"]),
         Route("/_sandbox/balances", sandbox_api.balances, methods=["POST"]),

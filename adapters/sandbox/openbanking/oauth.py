@@ -24,7 +24,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from . import codes
+from . import codes, consents
 from .envelope import RelayError, api_part, relay_json
 from .seed import ClientSeed, UserSeed
 from .state import Relay
@@ -75,6 +75,7 @@ async def authorize(request: Request, relay: Relay) -> Response:
     if user is None:
         return HTMLResponse(_consent_page(params, client, relay))
 
+    consents.reregister(relay, user.user_seq_no)  # a consent registers the accounts again
     code = relay.tokens.new_code(
         now=relay.now(),
         ttl=timedelta(seconds=relay.seed.relay.auth_code_ttl_seconds),

@@ -100,6 +100,7 @@ class Relay:
     faults: FaultBook = field(default_factory=FaultBook)
     used_bank_tran_ids: set[tuple[str, str]] = field(default_factory=set)
     transfers: dict[tuple[CheckType, str, str], TransferRecord] = field(default_factory=dict)
+    closed_users: set[str] = field(default_factory=set)  # user/close (§2.12) until re-consent
 
     @classmethod
     def from_seed(cls, seed: Seed, clock: Callable[[], datetime]) -> Relay:

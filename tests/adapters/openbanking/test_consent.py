@@ -42,8 +42,9 @@ async def _consent_page_redirect(harness: Harness, url: str, user: str = USER) -
     return response.headers["location"]
 
 
-async def test_start_gives_an_authorize_url_with_state_and_pkce(harness: Harness) -> None:
-    """The URL carries client, callback, scope, a 32-char state and an S256 challenge."""
+async def test_start_gives_an_authorize_url_with_state_and_no_pkce(harness: Harness) -> None:
+    """The URL carries client, callback, scope, a 32-char state and the investor as client_info;
+    no PKCE challenge (the digest found none at the relay, §1.6)."""
     url = await harness.ob.consent.start(USER)
 
     parts = urlsplit(url)
@@ -54,7 +55,8 @@ async def test_start_gives_an_authorize_url_with_state_and_pkce(harness: Harness
     assert query["scope"] == "login inquiry transfer"
     assert query["response_type"] == "code"
     assert len(query["state"]) == 32
-    assert query["code_challenge_method"] == "S256"
+    assert query["client_info"] == USER
+    assert "code_challenge" not in query
     status = await harness.ob.consent.status(USER)
     assert status.state is ConsentState.PENDING
     assert status.pending
@@ -233,10 +235,10 @@ async def test_re_consent_keeps_reads_working_meanwhile(granted: Harness) -> Non
     assert status.pending
 
 
-async def test_pkce_can_be_turned_off(harness: Harness) -> None:
-    """With pkce: false the authorize URL carries no code_challenge."""
-    ob = harness.rebuild(harness.settings.model_copy(update={"pkce": False}))
+async def test_pkce_can_be_turned_on(harness: Harness) -> None:
+    """With pkce: true the authorize URL carries an S256 code_challenge."""
+    ob = harness.rebuild(harness.settings.model_copy(update={"pkce": True}))
 
     url = await ob.consent.start(USER)
 
-    assert "code_challenge" not in url
+    assert "code_challenge_method=S256" in url

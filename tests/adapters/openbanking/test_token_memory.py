@@ -19,7 +19,7 @@ from sqlmodel import col
 from adapters.db.openbanking import DbOpenBankingStores
 from adapters.db.tables import AuditEventRow
 from adapters.openbanking import OpenBanking, build_openbanking
-from adapters.openbanking.endpoints import BALANCE, REVOKE, TOKEN
+from adapters.openbanking.endpoints import ACCOUNT_LIST, BALANCE, REVOKE, TOKEN, USER_CLOSE
 from adapters.openbanking.stores import (
     Consent,
     ConsentState,
@@ -296,12 +296,13 @@ async def test_forget_makes_the_next_call_read_the_database(granted: Harness) ->
 
 
 async def test_a_revoke_by_another_process_is_seen_after_the_recheck(granted: Harness) -> None:
-    """Revoked elsewhere while the relay's revoke failed (the token still works at the relay):
+    """Revoked elsewhere while the relay's part failed (the token still works at the relay):
     the held copy stops being used once `recheck_seconds` have passed."""
     ob, _ = _adapter(granted)
     await ob.source.cash(account_ref(CMA), fresh=True)
     other, _ = _adapter(granted)
-    await granted.fault(kind="http_error", path=REVOKE.path, status=503)
+    for path in (REVOKE.path, USER_CLOSE.path, ACCOUNT_LIST.path):
+        await granted.fault(kind="http_error", path=path, status=503)
 
     await other.consent.revoke(USER)
 

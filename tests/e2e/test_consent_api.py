@@ -1,0 +1,82 @@
+"""Open-banking consent served by the service: start over the API, the sandbox relay's consent
+page (as a browser would use it, through the mounted sandbox), our callback, replays and
+refusals (400, audited), status with expiry, revocation the relay's way."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from adapters.fake import FakeNotifier
+from orchestrator import bootstrap
+from orchestrator.settings import DEMO_API_KEY, DEMO_VIEWER_KEY
+
+OPERATOR = {"Authorization": f"Bearer {DEMO_API_KEY}"}
+VIEWER = {"Authorization": f"Bearer {DEMO_VIEWER_KEY}"}
+Service = tuple[bootstrap.Container, httpx.AsyncClient, FakeNotifier]
+
+
+async def _consent_in_the_browser(api: httpx.AsyncClient, browser_url: str) -> str:
+    """Open the page, pick the demo user in its form, submit: where the relay redirects to."""
+    path = browser_url.removeprefix("http://127.0.0.1:8080")
+    page = await api.get(path)
+    assert page.status_code == 200
+    assert "<form" in page.text
+    assert 'name="sandbox_auto_consent"' in page.text
+    assert 'value="demo"' in page.text
+    # The form is method=get to the same URL with the chosen user added.
+    chosen = await api.get(f"{path}&sandbox_auto_consent=demo")
+    assert chosen.status_code == 302
+    return chosen.headers["location"]
+
+
+async def test_consent_round_trip_through_our_callback(service: Service) -> None:
+    container, api, _ = service
+    revoked = await api.delete("/api/v1/investors/demo/consent", headers=OPERATOR)
+    assert revoked.status_code == 200, revoked.text
+    assert revoked.json()["state"] == "revoked"
+
+    started = await api.post("/api/v1/investors/demo/consent", headers=OPERATOR)
+    assert started.status_code == 200, started.text
+    body = started.json()
+    assert body["authorize_url"].startswith("https://testapi.openbanking.or.kr/oauth/2.0/authorize")
+    assert body["browser_url"].startswith("http://127.0.0.1:8080/sandbox/openbanking/oauth/")
+    query = parse_qs(urlsplit(body["authorize_url"]).query)
+    assert query["client_info"] == ["demo"]
+    assert "code_challenge" not in query  # the digest found no PKCE at the relay (§1.6)
+
+    location = await _consent_in_the_browser(api, body["browser_url"])
+    callback = urlsplit(location)
+    assert callback.path == "/openbanking/callback"
+    done = await api.get(f"{callback.path}?{callback.query}")  # no API key: the state is it
+    assert done.status_code == 200, done.text
+    assert done.json()["state"] == "granted"
+    assert done.json()["days_left"] == 90
+    assert "code" not in done.json()
+
+    replay = await api.get(f"{callback.path}?{callback.query}")
+    assert replay.status_code == 400
+    assert "already used" in replay.json()["detail"]
+    forged = await api.get(callback.path, params={"client_info": "demo", "code": "x", "state": "y"})
+    assert forged.status_code == 400
+
+    shown = await api.get("/api/v1/investors/demo/consent", headers=VIEWER)
+    assert shown.json()["state"] == "granted"
+    assert shown.json()["expiring"] is False
+    events = [e.action for e in await container.audit.recent(50)]
+    assert events.count("openbanking.consent_callback_refused") == 2
+    assert "openbanking.consent_granted" in events
+    revoke = next(e for e in await container.audit.recent(50) if e.action.endswith("_revoked"))
+    assert revoke.actor == "demo-operator"
+    assert revoke.detail is not None
+    assert revoke.detail["user_close"] == "closed"
+    assert (await container.audit.verify()).ok
+
+
+async def test_consent_routes_need_the_right_role_and_a_known_investor(service: Service) -> None:
+    _, api, _ = service
+    assert (await api.post("/api/v1/investors/demo/consent", headers=VIEWER)).status_code == 403
+    assert (await api.delete("/api/v1/investors/demo/consent", headers=VIEWER)).status_code == 403
+    assert (await api.post("/api/v1/investors/nobody/consent", headers=OPERATOR)).status_code == 404
+    assert (await api.get("/api/v1/investors/nobody/consent", headers=VIEWER)).status_code == 404
