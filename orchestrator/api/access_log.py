@@ -1,5 +1,6 @@
 """One access-log line per HTTP request: `http.request` with method, route template, status,
-milliseconds and the API key's id (its configured name), never the key itself.
+milliseconds and `principal`: the API key's configured name, never the key itself (a field
+named like a key would be masked by the log scrubber).
 
 The route is the template (`/api/v1/orders/{intent_id}/cancel`), not the path: paths carry ids a
 log reader does not need and a scanner's junk we do not want to echo. A pure ASGI middleware, so
@@ -50,7 +51,7 @@ class AccessLog:
                 route=route_template(scope, root),
                 status=status,
                 ms=round((time.perf_counter() - started) * 1000, 1),
-                api_key=self.key_id(scope),
+                principal=self.key_id(scope),
             )
 
     def key_id(self, scope: Scope) -> str | None:

@@ -64,7 +64,7 @@ async def test_one_line_per_request_with_template_status_ms_and_key_id() -> None
         ("GET", "/wp-admin/../etc/passwd", {}),
     )
 
-    assert [(e["method"], e["route"], e["status"], e["api_key"]) for e in lines] == [
+    assert [(e["method"], e["route"], e["status"], e["principal"]) for e in lines] == [
         ("GET", "/api/v1/orders/{intent_id}", 200, "ops-alice"),
         ("GET", "/api/v1/orders/{intent_id}", 401, "unknown"),
         ("GET", "/api/v1/orders/{intent_id}", 401, None),
@@ -75,6 +75,27 @@ async def test_one_line_per_request_with_template_status_ms_and_key_id() -> None
     assert all(isinstance(e["ms"], float) and e["ms"] >= 0 for e in lines)
     assert SECRET not in repr(lines)
     assert "oi-123" not in repr(lines)  # the template, never the path's ids
+
+
+async def test_the_line_survives_the_masking_pipeline_with_the_key_name() -> None:
+    """Through the real log pipeline (which masks fields named like keys) the key's name shows."""
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    configure_logging("INFO", "json", stream=stream)
+    try:
+        transport = httpx.ASGITransport(app=_app())
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            await client.get("/api/v1/orders/oi-1", headers={"Authorization": f"Bearer {SECRET}"})
+    finally:
+        structlog.reset_defaults()
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    [line] = [json.loads(x) for x in stream.getvalue().splitlines() if "http.request" in x]
+
+    assert line["principal"] == "ops-alice"
+    assert line["route"] == "/api/v1/orders/{intent_id}"
+    assert SECRET not in stream.getvalue()
 
 
 def test_apscheduler_and_alembic_chatter_stays_below_info() -> None:
