@@ -199,9 +199,9 @@ async def _measure(
     clock: Clock,
     port: int,
 ) -> None:
-    from tests.adapters.kis.conftest import MemoryVault
+    from adapters.fake import FakeTokenVault
 
-    kis = build_kis(settings, resilience, MemoryVault(), http, clock=clock)
+    kis = build_kis(settings, resilience, FakeTokenVault(), http, clock=clock)
     account = (await kis.accounts.accounts("demo"))[0]
     service = OrderService(DbOrderJournal(db, cipher), kis.executor, clock, sleep=clock.sleep)
     await service.recover()

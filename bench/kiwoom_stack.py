@@ -32,6 +32,7 @@ import httpx
 import yaml
 from prometheus_client import CollectorRegistry
 
+from adapters.fake import FakeTokenVault
 from adapters.http import RateSpec, ResilienceSettings, build_resilience
 from adapters.kiwoom import KiwoomSettings, build_kiwoom, kiwoom_http_client
 from adapters.notify import DedupNotifier, LogNotifier
@@ -41,23 +42,6 @@ from bench.http_overhead import _production_logging, _timed
 ROUND = 250
 WARMUP = 300
 APP = next(a for a in DEMO_SEED["apps"] if a["env"] == "real")  # type: ignore[attr-defined]
-
-
-class MemoryVault:
-    def __init__(self) -> None:
-        self.rows: dict[str, Any] = {}
-
-    async def get(self, key: str) -> Any:
-        return self.rows.get(key)
-
-    async def put(self, key: str, value: str, **kw: Any) -> None:
-        self.rows[key] = (value, kw.get("expires_at"), {})
-
-    async def delete(self, key: str) -> None:
-        self.rows.pop(key, None)
-
-    def lock(self, name: str) -> Any:
-        return asyncio.Lock()
 
 
 class Sandbox:
@@ -133,7 +117,7 @@ async def overhead(calls: int) -> None:
             httpx.AsyncClient() as bare_http,
             kiwoom_http_client(settings) as stack_http,
         ):
-            kiwoom = build_kiwoom(settings, resilience, MemoryVault(), stack_http)
+            kiwoom = build_kiwoom(settings, resilience, FakeTokenVault(), stack_http)
             token = await kiwoom.tokens.current()
             url = f"{settings.host}/api/dostk/stkinfo"
             headers = {
@@ -181,7 +165,7 @@ async def sustained(seconds: float, budget: int = 5, callers: int = 8) -> None:
     done = 0
     try:
         async with kiwoom_http_client(settings) as http:
-            kiwoom = build_kiwoom(settings, resilience, MemoryVault(), http)
+            kiwoom = build_kiwoom(settings, resilience, FakeTokenVault(), http)
             await kiwoom.tokens.current()
             started = time.monotonic()
             stop_at = started + seconds

@@ -11,6 +11,7 @@ from adapters.fake.clock import FakeClock
 from adapters.fake.executor import NOTHING_TO_CANCEL, FakeOrderExecutor
 from adapters.fake.market import FakeMarketData
 from adapters.fake.notifier import FakeNotifier
+from adapters.fake.vault import FakeTokenVault
 
 __all__ = [
     "NOTHING_TO_CANCEL",
@@ -19,4 +20,5 @@ __all__ = [
     "FakeMarketData",
     "FakeNotifier",
     "FakeOrderExecutor",
+    "FakeTokenVault",
 ]

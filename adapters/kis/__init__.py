@@ -14,8 +14,9 @@ import httpx
 
 from adapters.http import DisplayCache, Resilience
 from adapters.http.limiter import Sleep
+from adapters.http.tokens import TokenVault
 from adapters.kis.account import KisAccountSource
-from adapters.kis.auth import KisTokens, TokenVault
+from adapters.kis.auth import KisTokens
 from adapters.kis.client import KisClient
 from adapters.kis.executor import KisOrderExecutor
 from adapters.kis.quotes import KisMarketData

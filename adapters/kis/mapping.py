@@ -8,10 +8,11 @@ KST (the wall clock of every KIS date, time and expiry string) is applied here a
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
+from adapters.http.tokens import IssuedToken
 from adapters.kis.schemas import (
     BalanceRow,
     BalanceSummary,
@@ -274,12 +275,6 @@ def next_page_query(query: Mapping[str, str], fk: str, nk: str) -> dict[str, str
 
 
 # --- replies ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class IssuedToken:
-    value: str
-    expires_at: datetime
 
 
 def token_from(reply: TokenReply, now: datetime) -> IssuedToken:

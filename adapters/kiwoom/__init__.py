@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import httpx
 
 from adapters.http import DisplayCache, Resilience
+from adapters.http.tokens import TokenVault
 from adapters.kiwoom.account import KiwoomAccountSource
-from adapters.kiwoom.auth import KiwoomTokens, TokenVault
+from adapters.kiwoom.auth import KiwoomTokens
 from adapters.kiwoom.client import KiwoomClient
 from adapters.kiwoom.executor import KiwoomOrderExecutor
 from adapters.kiwoom.quotes import KiwoomMarketData

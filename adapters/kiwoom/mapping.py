@@ -8,10 +8,11 @@ wall clock of every Kiwoom date, time and expiry string) is applied here and now
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date, datetime, time
 from decimal import Decimal
 
+from adapters.http.tokens import IssuedToken
 from adapters.kiwoom.schemas import (
     BalanceRow,
     BuyingPowerReply,
@@ -183,12 +184,6 @@ def open_orders_body() -> dict[str, str]:
 
 
 # --- replies ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class IssuedToken:
-    value: str
-    expires_at: datetime
 
 
 def token_from(reply: TokenReply) -> IssuedToken:

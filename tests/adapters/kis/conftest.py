@@ -7,8 +7,6 @@ instead of waiting). A spy transport in front of `InProcessTransport` records wh
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,7 +17,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 
-from adapters.fake import FakeClock
+from adapters.fake import FakeClock, FakeTokenVault
 from adapters.http import InProcessTransport, Resilience, ResilienceSettings, build_resilience
 from adapters.kis import Kis, KisSettings, TokenVault, build_kis
 from adapters.sandbox.kis import SandboxClock, create_app
@@ -41,34 +39,6 @@ def shared_time() -> tuple[FakeClock, SandboxClock]:
     clock follows the fake one, whose `sleep` moves both instead of waiting."""
     time = FakeClock(SESSION_TIME)
     return time, SandboxClock(SESSION_TIME, ticking=True, wall=time.now)
-
-
-class MemoryVault:
-    """An in-memory TokenVault: what the adapter stored, and a per-name asyncio lock."""
-
-    def __init__(self) -> None:
-        self.rows: dict[str, tuple[str, datetime | None, dict[str, Any]]] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
-
-    async def get(self, key: str) -> tuple[str, datetime | None, dict[str, Any]] | None:
-        return self.rows.get(key)
-
-    async def put(
-        self,
-        key: str,
-        value: str,
-        *,
-        now: datetime,
-        expires_at: datetime | None = None,
-        meta: dict[str, Any] | None = None,
-    ) -> None:
-        self.rows[key] = (value, expires_at, dict(meta or {}))
-
-    async def delete(self, key: str) -> None:
-        self.rows.pop(key, None)
-
-    def lock(self, name: str) -> contextlib.AbstractAsyncContextManager[None]:
-        return self._locks.setdefault(name, asyncio.Lock())
 
 
 Hook = Callable[[httpx.Request, httpx.Response], Awaitable[None]]
@@ -231,7 +201,7 @@ async def make_harness(seed_data: dict[str, Any]) -> AsyncIterator[HarnessFactor
             app=app,
             time=timeline,
             spy=spy,
-            vault=vault or MemoryVault(),
+            vault=vault or FakeTokenVault(),
             settings=settings,
             http=http,
             kis=None,  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
+from adapters.fake import FakeTokenVault
 from orchestrator.domain.errors import RateLimited
 from tests.adapters.kis.conftest import (
     BALANCE,
@@ -16,7 +17,6 @@ from tests.adapters.kis.conftest import (
     TOKEN,
     Harness,
     HarnessFactory,
-    MemoryVault,
 )
 from tests.adapters.kis.support import intent
 
@@ -44,7 +44,7 @@ async def test_token_is_issued_once_and_stored_with_its_kst_expiry(real: Harness
     await real.kis.market.quote("005930")
 
     assert real.spy.count(TOKEN) == 1
-    assert isinstance(real.vault, MemoryVault)
+    assert isinstance(real.vault, FakeTokenVault)
     value, expires_at, meta = real.vault.rows[real.kis.tokens.vault_key]
     assert expires_at is not None
     assert expires_at == SESSION_TIME + timedelta(hours=24)  # "2026-03-13 10:00:00" KST

@@ -13,14 +13,13 @@ import pytest
 import uvicorn
 from prometheus_client import CollectorRegistry
 
-from adapters.fake import FakeClock
+from adapters.fake import FakeClock, FakeTokenVault
 from adapters.http import ResilienceSettings, build_resilience
 from adapters.kis import build_kis, kis_http_client
 from adapters.sandbox.kis import create_app
 from orchestrator.domain.errors import OrderOutcomeUnknown
 from tests.adapters.kis.conftest import (
     SESSION_TIME,
-    MemoryVault,
     demo_settings,
     shared_time,
 )
@@ -65,7 +64,7 @@ async def test_orders_and_reads_over_a_loopback_socket(
         limiter_timer=timeline.monotonic,
     )
     async with kis_http_client(settings) as http:
-        kis = build_kis(settings, resilience, MemoryVault(), http, clock=timeline)
+        kis = build_kis(settings, resilience, FakeTokenVault(), http, clock=timeline)
         account = (await kis.accounts.accounts("demo"))[0]
 
         report = await kis.executor.submit(intent(account, "000660"))

@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 
 from adapters.db.engine import Database
 from adapters.db.orders import DbOrderJournal
-from adapters.fake import FakeClock
+from adapters.fake import FakeClock, FakeTokenVault
 from adapters.http import ResilienceSettings, build_resilience
 from adapters.kis import build_kis, frames
 from adapters.kis.settings import KisSettings
@@ -26,7 +26,7 @@ from adapters.sandbox.kis import create_app
 from adapters.sandbox.kis.realtime import encrypt
 from orchestrator.domain.model import AccountRef, OrderEvent, OrderState, OrderType, Quote, Side
 from orchestrator.services.orders import OrderRequest, OrderService
-from tests.adapters.kis.conftest import SESSION_TIME, MemoryVault, demo_settings, shared_time
+from tests.adapters.kis.conftest import SESSION_TIME, demo_settings, shared_time
 from tests.support.databases import cipher_for_tests
 from tests.support.served import served
 
@@ -114,7 +114,7 @@ async def live(db: Database, seed_data: dict[str, Any]) -> AsyncIterator[Live]:
             paths.append(request.url.path)
 
         async with httpx.AsyncClient(event_hooks={"request": [record]}) as http:
-            kis = build_kis(settings, resilience, MemoryVault(), http, clock=timeline)
+            kis = build_kis(settings, resilience, FakeTokenVault(), http, clock=timeline)
             account = (await kis.accounts.accounts("demo"))[0]
             journal = DbOrderJournal(db, cipher_for_tests())
             service = OrderService(journal, kis.executor, timeline, sleep=timeline.sleep)

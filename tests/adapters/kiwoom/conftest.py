@@ -7,8 +7,6 @@ transport in front of `InProcessTransport` records what was sent.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import copy
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,7 +18,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 
-from adapters.fake import FakeClock
+from adapters.fake import FakeClock, FakeTokenVault
 from adapters.http import InProcessTransport, Resilience, ResilienceSettings, build_resilience
 from adapters.kiwoom import Kiwoom, KiwoomSettings, build_kiwoom
 from adapters.sandbox.kiwoom import DEMO_SEED, KiwoomClock, KiwoomState, create_app
@@ -38,32 +36,6 @@ def shared_time() -> tuple[FakeClock, KiwoomClock]:
     clock follows the fake one, whose `sleep` moves both instead of waiting."""
     time = FakeClock(SESSION_TIME)
     return time, KiwoomClock(SESSION_TIME, ticking=True, wall=time.now)
-
-
-class MemoryVault:
-    def __init__(self) -> None:
-        self.rows: dict[str, tuple[str, datetime | None, dict[str, Any]]] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
-
-    async def get(self, key: str) -> tuple[str, datetime | None, dict[str, Any]] | None:
-        return self.rows.get(key)
-
-    async def put(
-        self,
-        key: str,
-        value: str,
-        *,
-        now: datetime,
-        expires_at: datetime | None = None,
-        meta: dict[str, Any] | None = None,
-    ) -> None:
-        self.rows[key] = (value, expires_at, dict(meta or {}))
-
-    async def delete(self, key: str) -> None:
-        self.rows.pop(key, None)
-
-    def lock(self, name: str) -> contextlib.AbstractAsyncContextManager[None]:
-        return self._locks.setdefault(name, asyncio.Lock())
 
 
 class Spy(httpx.AsyncBaseTransport):
@@ -100,7 +72,7 @@ class Harness:
     app: Starlette
     time: FakeClock
     spy: Spy
-    vault: MemoryVault
+    vault: FakeTokenVault
     settings: KiwoomSettings
     http: httpx.AsyncClient
     kiwoom: Kiwoom = field(init=False)
@@ -179,7 +151,7 @@ async def make_harness(seed: dict[str, Any]) -> AsyncIterator[HarnessFactory]:
             app=app,
             time=timeline,
             spy=spy,
-            vault=MemoryVault(),
+            vault=FakeTokenVault(),
             settings=demo_settings(env, **overrides),
             http=httpx.AsyncClient(transport=spy),
         )
