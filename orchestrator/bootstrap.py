@@ -59,6 +59,7 @@ from orchestrator.calendar import KrxCalendar
 from orchestrator.clock import SystemClock
 from orchestrator.domain.errors import AlreadyRunning, AuthError, ConfigError, SourceError
 from orchestrator.domain.investors import add_source_defaults
+from orchestrator.domain.model import Quote
 from orchestrator.logging import configure_logging
 from orchestrator.ports import AccountSource, Clock, MarketData, Notifier, OrderExecutor
 from orchestrator.ports.tasks import InvestorTask, TaskEngine
@@ -414,6 +415,15 @@ def _market(c: Container) -> MarketData:
     return StreamingMarketData(c.kis.market, c.kis_prices, c.clock, stale)
 
 
+def _live_prices(c: Container) -> Callable[[], Mapping[str, Quote]] | None:
+    """Fresh stream prices for portfolio valuation when real time is on (else None)."""
+    prices, kis = c.kis_prices, c.kis
+    if prices is None or kis is None:
+        return None
+    stale = timedelta(seconds=kis.client.settings.realtime.price_stale_seconds)
+    return lambda: prices.fresh(c.clock.now(), stale)
+
+
 async def _recovery_done(c: Container) -> None:
     """Returns once start-up recovery has finished (`serve`); at once where none runs."""
     if c.recovered is not None:
@@ -554,6 +564,7 @@ def _build_services(c: Container) -> None:
         clock=c.clock,
         order_sources=order_sources,
         accounts=c.investors,
+        live_prices=_live_prices(c),
     )
     _build_tasks(c)
     wf_settings = c.loaded.section("workflows", WorkflowsSettings)

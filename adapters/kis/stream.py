@@ -68,6 +68,14 @@ class StreamPrices:
     def get(self, symbol: str) -> tuple[Decimal, datetime] | None:
         return self._last.get(symbol)
 
+    def fresh(self, now: datetime, stale_after: timedelta) -> dict[str, Quote]:
+        """The prices no older than `stale_after`, as dated quotes marked `source="stream"`."""
+        return {
+            symbol: Quote(symbol, price, at, source="stream")
+            for symbol, (price, at) in self._last.items()
+            if now - at <= stale_after
+        }
+
 
 class StreamingMarketData:
     """MarketData from the stream while its price is fresh, else from `rest`."""

@@ -71,6 +71,9 @@ class PositionValueOut(Out):
     price: Money
     market_value: Money
     priced_at_cost: bool
+    # Where the price came from ("stream": the real-time feed; "": the account read) and when.
+    price_source: str = ""
+    priced_at: Iso | None = None
 
 
 class PortfolioOut(Out):

@@ -1,5 +1,9 @@
 """One user's consolidated portfolio across institutions: cash by institution, positions valued at
-the last price (or cost), totals. Pure: no I/O, no clock reads (`as_of` is an argument)."""
+the last price (or cost), totals. Pure: no I/O, no clock reads (`as_of` is an argument).
+
+Each position says where its price came from and when (`price_source`, `priced_at`): a quote
+given in `prices` (a fresh real-time price, "stream"), else the source's own last price as of
+its read, else cost."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from orchestrator.domain.model import Snapshot
+from orchestrator.domain.model import Quote, Snapshot
 from orchestrator.domain.money import ZERO
 
 
@@ -22,6 +26,9 @@ class PositionValue:
     price: Decimal
     market_value: Decimal
     priced_at_cost: bool = False
+    # "stream" for a real-time price, "" for the account source's read; None time when at cost.
+    price_source: str = ""
+    priced_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,11 +55,12 @@ def consolidate(
     snapshots: Sequence[Snapshot],
     *,
     as_of: datetime,
-    prices: Mapping[str, Decimal] | None = None,
+    prices: Mapping[str, Decimal | Quote] | None = None,
     stale_accounts: Sequence[str] = (),
 ) -> Portfolio:
-    """Cash by institution (deposit), positions valued at the last price (`prices`, else the
-    source's last price, else cost), and totals."""
+    """Cash by institution (deposit), positions valued at the last price (`prices`: a quote,
+    dated, or a bare price dated `as_of`; else the source's last price, dated by its read; else
+    cost), and totals."""
     prices = prices or {}
     cash: dict[str, Decimal] = {}
     securities: dict[str, Decimal] = {}
@@ -64,7 +72,16 @@ def consolidate(
         for p in snapshot.positions:
             if p.quantity == 0:
                 continue
-            price = prices.get(p.symbol, p.last_price)
+            given = prices.get(p.symbol)
+            price: Decimal | None
+            source, priced_at = "", None
+            if isinstance(given, Quote):
+                price, source, priced_at = given.price, given.source, given.as_of
+            elif given is not None:
+                price, priced_at = given, as_of
+            else:
+                price = p.last_price
+                priced_at = None if price is None else snapshot.taken_at
             at_cost = price is None
             unit = p.avg_price if price is None else price
             value = unit * p.quantity
@@ -79,6 +96,8 @@ def consolidate(
                     price=unit,
                     market_value=value,
                     priced_at_cost=at_cost,
+                    price_source=source,
+                    priced_at=priced_at,
                 )
             )
     cash_total = sum(cash.values(), ZERO)

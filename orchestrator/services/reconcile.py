@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from orchestrator.domain.alerts import Alert, Severity
 from orchestrator.domain.errors import ConfigError
-from orchestrator.domain.model import BreakKind, Snapshot
+from orchestrator.domain.model import BreakKind, Quote, Snapshot
 from orchestrator.domain.portfolio import Portfolio, consolidate
 from orchestrator.domain.reconciliation import (
     AccountBook,
@@ -210,8 +210,11 @@ class ReconcileService:
         order_sources: Mapping[str, OrderListSource] | None = None,
         new_id: Callable[[], str] | None = None,
         accounts: AccountMapping | None = None,
+        live_prices: Callable[[], Mapping[str, Quote]] | None = None,
     ) -> None:
         self._settings = settings
+        # Fresh real-time prices (the KIS stream) value positions ahead of the reads' own.
+        self._live_prices = live_prices
         # Investor records when given (the service); else the settings' list (tests, tools).
         self._mapping: AccountMapping = accounts or StaticAccounts(settings.accounts)
         self._tolerances = settings.tolerances()
@@ -548,7 +551,8 @@ class ReconcileService:
         if failed:
             fallback = await self._store.latest_snapshots(failed)
             snapshots.extend(fallback[a] for a in failed if a in fallback)
-        return consolidate(user_id, snapshots, as_of=now, stale_accounts=failed)
+        prices = dict(self._live_prices()) if self._live_prices is not None else None
+        return consolidate(user_id, snapshots, as_of=now, prices=prices, stale_accounts=failed)
 
 
 def task_run_id(key: str, user_id: str, attempt: int) -> str:

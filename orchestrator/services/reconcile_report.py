@@ -224,6 +224,8 @@ def portfolio_dict(p: Portfolio) -> dict[str, object]:
                 "price": str(v.price),
                 "market_value": str(v.market_value),
                 "priced_at_cost": v.priced_at_cost,
+                "price_source": v.price_source,
+                "priced_at": iso_or_none(v.priced_at),
             }
             for v in p.positions
         ],
@@ -373,6 +375,8 @@ def _portfolio_lines(p: Mapping[str, Any]) -> list[str]:
             if str(v.get("institution")) != inst:
                 continue
             at_cost = " (at cost)" if v.get("priced_at_cost") else ""
+            if v.get("price_source"):
+                at_cost = f" ({v.get('price_source')} price)"
             lines.append(
                 f"    {v.get('symbol')} {v.get('name')} x{v.get('quantity')} "
                 f"@ {_krw(v.get('price'))}{at_cost} = {_krw(v.get('market_value'))}"

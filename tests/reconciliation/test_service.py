@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from itertools import count
@@ -27,6 +27,7 @@ from orchestrator.domain.model import (
     Direction,
     Institution,
     OrderState,
+    Quote,
     Side,
 )
 from orchestrator.domain.reconciliation import RecordedTransfer
@@ -71,7 +72,12 @@ SETTINGS = ReconciliationSettings.model_validate(
 class World:
     """The service wired to in-test sources, the real store and a fake clock."""
 
-    def __init__(self, db: Database, settings: ReconciliationSettings = SETTINGS) -> None:
+    def __init__(
+        self,
+        db: Database,
+        settings: ReconciliationSettings = SETTINGS,
+        live_prices: Callable[[], Mapping[str, Quote]] | None = None,
+    ) -> None:
         self.clock = FakeClock(NOW)
         self.samsung = FakeSource(
             "openbanking", [SAMSUNG], balances={"samsung-cma": Decimal(1_000_000)}, clock=self.clock
@@ -97,6 +103,7 @@ class World:
             notifier=self.notifier,
             clock=self.clock,
             new_id=lambda: f"run-{next(ids)}",
+            live_prices=live_prices,
         )
 
     async def run(self, minutes: float = 10):

@@ -21,7 +21,7 @@ from adapters.fake import FakeClock, FakeTokenVault
 from adapters.http import ResilienceSettings, build_resilience
 from adapters.kis import build_kis, frames
 from adapters.kis.settings import KisSettings
-from adapters.kis.stream import KisStream, StreamingMarketData
+from adapters.kis.stream import KisStream, StreamingMarketData, StreamPrices
 from adapters.sandbox.kis import create_app
 from adapters.sandbox.kis.realtime import encrypt
 from orchestrator.domain.model import AccountRef, OrderEvent, OrderState, OrderType, Quote, Side
@@ -250,3 +250,19 @@ def test_a_wrong_key_or_iv_is_a_clear_error() -> None:
     with pytest.raises(frames.NoticeDecryptError, match="key/iv"):
         frames.Decryptor("short", "i" * 16)
     assert frames.Decryptor("k" * 32, "i" * 16).decrypt(payload) == record
+
+
+def test_fresh_stream_prices_are_dated_quotes_within_the_bound() -> None:
+    """What portfolio valuation takes from the stream: prices no older than the bound, as
+    quotes marked "stream" with their time; older ones are left to the account read."""
+    prices = StreamPrices()
+    now = SESSION_TIME
+    prices.update("005930", Decimal(71_000), now - timedelta(seconds=4))
+    prices.update("000660", Decimal(150_000), now - timedelta(seconds=6))
+
+    fresh = prices.fresh(now, timedelta(seconds=5))
+
+    assert list(fresh) == ["005930"]
+    assert fresh["005930"] == Quote(
+        "005930", Decimal(71_000), now - timedelta(seconds=4), source="stream"
+    )
