@@ -5,7 +5,13 @@ from __future__ import annotations
 import asyncio
 
 from orchestrator.domain.alerts import Alert, Severity
-from orchestrator.domain.errors import AuthError, RateLimited, SourceError, TokenExpired
+from orchestrator.domain.errors import (
+    AuthError,
+    ConsentRequired,
+    RateLimited,
+    SourceError,
+    TokenExpired,
+)
 from orchestrator.ports import Notifier
 
 
@@ -14,6 +20,11 @@ def classify(
 ) -> Alert | None:
     """The alert a reply deserves, if any. `status` is None when no reply came back."""
     # The vendor's code decides before the HTTP status: KIS throttles token issuance with a 403.
+    if isinstance(error, ConsentRequired):
+        # One investor's consent ended (revoked or expired at the relay): not the client's
+        # credentials. Its owner reports it once (reconciliation's stale_source break), where
+        # every call of a thousand investors would otherwise page as "authentication failed".
+        return None
     if status == 429 or isinstance(error, RateLimited):
         kind, severity, what = "throttled", Severity.WARNING, "throttled us"
     elif isinstance(error, TokenExpired):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from adapters.http.alerting import classify
 from orchestrator.domain.alerts import Severity
-from orchestrator.domain.errors import AuthError, RateLimited, TokenExpired
+from orchestrator.domain.errors import AuthError, ConsentRequired, RateLimited, TokenExpired
 
 
 def test_a_throttle_answered_with_403_is_throttling_not_an_auth_failure() -> None:
@@ -32,3 +32,12 @@ def test_an_expired_token_the_adapter_renews_is_a_warning() -> None:
     assert alert is not None
     assert alert.key == "upstream.kis.token_renewed"
     assert alert.severity is Severity.WARNING
+
+
+def test_one_investors_ended_consent_is_not_an_upstream_auth_alert() -> None:
+    """A refused refresh of one user's consent is reported by its owner (a stale_source break
+    naming the investor), not paged as the client's authentication failing."""
+    ended = ConsentRequired("openbanking", "refresh refused", code="O0001")
+
+    assert classify("openbanking", "token", 200, ended) is None
+    assert classify("openbanking", "token", 200, AuthError("openbanking", "bad client")) is not None
