@@ -602,11 +602,28 @@ def accounts_history(
 @killswitch_app.command("status")
 def killswitch_status(config: ConfigOption = None) -> None:
     """Show whether orders and transfers are stopped."""
+    from orchestrator.workflows.commands import format_killswitch
 
     async def body(c: Any) -> Any:
         return await c.kill_switch.state()
 
-    typer.echo(with_container(config, body))
+    typer.echo(format_killswitch(with_container(config, body)))
+
+
+def _set_killswitch(on: bool, reason: str, config: Path | None) -> None:
+    from orchestrator.workflows.commands import format_killswitch
+
+    remote = _remote(config)
+    if remote is not None:
+        body_ = {"on": on, "reason": reason}
+        state = _remote_run(lambda: remote.call("POST", "/api/v1/killswitch", json=body_))
+        typer.echo(format_killswitch(state))
+        return
+
+    async def body(c: Any) -> Any:
+        return await c.kill_switch.set(on, reason, "cli")
+
+    typer.echo(format_killswitch(with_container(config, body)))
 
 
 @killswitch_app.command("on")
@@ -615,16 +632,7 @@ def killswitch_on(
     config: ConfigOption = None,
 ) -> None:
     """Stop every order and transfer until switched off. Audited."""
-    remote = _remote(config)
-    if remote is not None:
-        body_ = {"on": True, "reason": reason}
-        typer.echo(_remote_run(lambda: remote.call("POST", "/api/v1/killswitch", json=body_)))
-        return
-
-    async def body(c: Any) -> Any:
-        return await c.kill_switch.set(True, reason, "cli")
-
-    typer.echo(with_container(config, body))
+    _set_killswitch(True, reason, config)
 
 
 @killswitch_app.command("off")
@@ -633,16 +641,7 @@ def killswitch_off(
     config: ConfigOption = None,
 ) -> None:
     """Allow orders and transfers again. Audited."""
-    remote = _remote(config)
-    if remote is not None:
-        body_ = {"on": False, "reason": reason}
-        typer.echo(_remote_run(lambda: remote.call("POST", "/api/v1/killswitch", json=body_)))
-        return
-
-    async def body(c: Any) -> Any:
-        return await c.kill_switch.set(False, reason, "cli")
-
-    typer.echo(with_container(config, body))
+    _set_killswitch(False, reason, config)
 
 
 def _runner(c: Any) -> Any:

@@ -84,12 +84,20 @@ async def killswitch(
 ) -> str:
     """`killswitch [on|off] --reason ...`: show (on=None) or set the kill switch."""
     state = await switch.state() if on is None else await switch.set(on, reason, by)
+    return format_killswitch(state)
+
+
+def format_killswitch(state: Mapping[str, Any]) -> str:
+    """The kill switch as a line: on or off, since when (KST), by whom and why."""
     word = "ON: no orders or transfers" if state["on"] else "off"
     if state["updated_at"] is None:
         return f"kill switch {word} (never set)"
+    since = state["updated_at"]
+    if isinstance(since, str):
+        since = datetime.fromisoformat(since)
     return (
-        f"kill switch {word} (since {state['updated_at']}, by {state['updated_by']}: "
-        f"{state['reason']})"
+        f"kill switch {word} (since {to_kst(since):%Y-%m-%d %H:%M:%S} KST, "
+        f"by {state['updated_by']}: {state['reason']})"
     )
 
 
