@@ -201,6 +201,11 @@ def amend_order(broker: Broker, appkey: str, body: Params) -> Booked:
     # maintained clients cancel with ""); a wrong non-blank branch is still refused.
     if orgno and orgno != original.orgno:
         raise errors.invalid_input("KRX_FWDG_ORD_ORGNO")
+    if venue and venue not in VENUE_DIVISIONS:
+        raise errors.invalid_input("EXCG_ID_DVSN_CD")
+    if broker.env == "paper" and venue not in ("", "KRX"):
+        # Paper is KRX only for modify/cancel too (spec §4.2), as for new orders (§4.1).
+        raise reject(broker, errors.PAPER_UNSUPPORTED)
     now = broker.now()
     _check_session(broker, original.division, now)
     amount = original.open_qty if all_remaining else qty
