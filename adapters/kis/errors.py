@@ -14,13 +14,13 @@ contain them, and our own texts never include them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from enum import StrEnum
 
 import httpx
 
 from adapters.http import Translate
+from adapters.http.payloads import reply_boundary
 from adapters.kis.schemas import Envelope, PayloadError, parse_json
 from orchestrator.domain.errors import (
     AccountUnknown,
@@ -224,20 +224,13 @@ def translator(source: str, *, sending_order: bool = False) -> Translate:
     return translate
 
 
-@contextmanager
-def boundary(source: str, *, sending_order: bool = False) -> Iterator[None]:
+def boundary(source: str, *, sending_order: bool = False) -> AbstractContextManager[None]:
     """Re-raise what is left after the layer as domain errors named after `source`.
 
     Domain errors pass through. An accepted reply we cannot read becomes SourceUnavailable, or
     OrderOutcomeUnknown when an order was sent (KIS may hold it). httpx errors the layer does not
     translate (decoding, redirects) follow the same rule.
     """
-    try:
-        yield
-    except SourceError:
-        raise
-    except (PayloadError, httpx.HTTPError, ArithmeticError, ValueError) as e:
-        what = type(e).__name__
-        if sending_order:
-            raise OrderOutcomeUnknown(source, f"order reply unusable ({what})") from e
-        raise SourceUnavailable(source, f"reply unusable ({what})") from e
+    return reply_boundary(
+        source, unknown=OrderOutcomeUnknown if sending_order else None, sent="order"
+    )

@@ -2,77 +2,39 @@
 
 KIS sends every value as a string (spec §3, §5), sometimes cases keys differently between the
 workbook and the wire (`ODNO` vs `odno`, `excg_id_dvsn_Cd`; spec §4.2, §4.4) and grows records
-over time. So keys are matched case-insensitively (stored lowercase), every scalar becomes a
-string ("" when missing or null), unknown fields are kept, and each model keeps the payload it was
-parsed from in `raw`. Conversion to Decimal/int/datetime happens in mapping.py.
+over time. So on the shared tolerant base (`adapters/http/payloads.py`) keys are matched
+case-insensitively (stored lowercase), every scalar becomes a string ("" when missing or null),
+unknown fields are kept, and each model keeps the payload it was parsed from in `raw`.
+Conversion to Decimal/int/datetime happens in mapping.py.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from decimal import Decimal
-from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field
 
-JsonObject = dict[str, Any]
+from adapters.http.payloads import JsonObject, PayloadError, TolerantModel, as_text, parse_json
 
-
-class PayloadError(ValueError):
-    """The reply is not the JSON object KIS sends."""
+__all__ = ["JsonObject", "PayloadError", "parse_json"]  # read with the models by client and tests
 
 
-def parse_json(content: bytes) -> JsonObject:
-    """A reply body as a dict; floats stay exact (Decimal). Raises PayloadError otherwise."""
-    try:
-        data = json.loads(content or b"null", parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise PayloadError("reply is not JSON") from e
-    if not isinstance(data, dict):
-        raise PayloadError("reply is not a JSON object")
-    return data
+class VendorModel(TolerantModel):
+    """Base of every KIS model: lowercase keys, string scalars (Y/N for booleans), extras kept,
+    the payload kept in `raw`."""
 
-
-def _scalar(value: object) -> object:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "Y" if value else "N"
-    if isinstance(value, int | Decimal | float):
-        return str(value)
-    return value
-
-
-class VendorModel(BaseModel):
-    """Base of every vendor model: lowercase keys, string scalars, extras kept, `raw` kept."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-
+    keep_raw = True
     raw: JsonObject = Field(default_factory=dict, exclude=True, repr=False)
 
-    @model_validator(mode="before")
     @classmethod
-    def _normalise(cls, data: Any) -> Any:
-        if not isinstance(data, Mapping):
-            return data
-        out: dict[str, object] = {str(key).lower(): _scalar(value) for key, value in data.items()}
-        out = cls._reshape(out)
-        out["raw"] = dict(data)
-        return out
+    def _key(cls, key: str) -> str:
+        return key.lower()
 
     @classmethod
-    def _reshape(cls, data: dict[str, object]) -> dict[str, object]:
-        """Subclasses fix documented shape variations here (keys already lowercase)."""
-        return data
-
-    @classmethod
-    def parse(cls, data: Mapping[str, Any]) -> Self:
-        """Validate `data`; PayloadError (never ValidationError) when it cannot be read at all."""
-        try:
-            return cls.model_validate(data)
-        except ValidationError as e:
-            raise PayloadError(f"{cls.__name__}: {e.error_count()} unreadable field(s)") from e
+    def _text(cls, key: str, value: object) -> object:
+        if isinstance(value, bool):
+            return "Y" if value else "N"
+        return as_text(value)
 
 
 def _first(value: object) -> object:

@@ -12,13 +12,13 @@ codes not listed fall back on the status, so `classify` is total (tested).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from enum import StrEnum
 
 import httpx
 
 from adapters.http import Translate
+from adapters.http.payloads import reply_boundary
 from adapters.kiwoom.schemas import Envelope, PayloadError, parse_json
 from orchestrator.domain.errors import (
     AuthError,
@@ -180,15 +180,8 @@ def translator(source: str, *, sending_order: bool = False) -> Translate:
     return translate
 
 
-@contextmanager
-def boundary(source: str, *, sending_order: bool = False) -> Iterator[None]:
+def boundary(source: str, *, sending_order: bool = False) -> AbstractContextManager[None]:
     """Re-raise what is left after the layer as domain errors named after `source`."""
-    try:
-        yield
-    except SourceError:
-        raise
-    except (PayloadError, httpx.HTTPError, ArithmeticError, ValueError) as e:
-        what = type(e).__name__
-        if sending_order:
-            raise OrderOutcomeUnknown(source, f"order reply unusable ({what})") from e
-        raise SourceUnavailable(source, f"reply unusable ({what})") from e
+    return reply_boundary(
+        source, unknown=OrderOutcomeUnknown if sending_order else None, sent="order"
+    )

@@ -1,54 +1,21 @@
 """Pydantic models of Kiwoom payloads: every scalar a string, unknown fields kept.
 
 Kiwoom writes numbers as strings (zero-padded, signed), grows records over time and leaves
-fields out; so scalars become strings ("" when missing), extras are allowed, and conversion to
-Decimal/int/datetime happens in mapping.py.
+fields out; so, on the shared tolerant base (`adapters/http/payloads.py`), scalars become
+strings ("" when missing), extras are allowed, and conversion to Decimal/int/datetime happens in
+mapping.py.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-from decimal import Decimal
-from typing import Any, Self
+from adapters.http.payloads import JsonObject, PayloadError, TolerantModel, parse_json
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
-
-JsonObject = dict[str, Any]
+__all__ = ["JsonObject", "PayloadError", "parse_json"]  # read with the models by client and tests
 
 
-class PayloadError(ValueError):
-    """The reply is not the JSON object Kiwoom sends."""
-
-
-def parse_json(content: bytes) -> JsonObject:
-    try:
-        data = json.loads(content or b"null", parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise PayloadError("reply is not JSON") from e
-    if not isinstance(data, dict):
-        raise PayloadError("reply is not a JSON object")
-    return data
-
-
-class VendorModel(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _string(cls, value: object) -> object:
-        if value is None:
-            return ""
-        if isinstance(value, int | Decimal | float) and not isinstance(value, bool):
-            return str(value)
-        return value
-
-    @classmethod
-    def parse(cls, data: Mapping[str, Any]) -> Self:
-        try:
-            return cls.model_validate(data)
-        except ValidationError as e:
-            raise PayloadError(f"{cls.__name__}: {e.error_count()} unreadable field(s)") from e
+class VendorModel(TolerantModel):
+    """Base of every Kiwoom model: keys as sent (Kiwoom mixes `acctNo` and `ord_no`), every
+    scalar a string, extras kept."""
 
 
 class Envelope(VendorModel):

@@ -14,14 +14,15 @@ hold no tokens or account numbers.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterator
-from contextlib import contextmanager
+from collections.abc import Collection
+from contextlib import AbstractContextManager
 from enum import StrEnum
 from typing import Literal
 
 import httpx
 
 from adapters.http import Translate
+from adapters.http.payloads import reply_boundary
 from adapters.openbanking.schemas import BANK_OK, Envelope, PayloadError, parse_json
 from orchestrator.domain.errors import (
     AccountUnknown,
@@ -255,19 +256,10 @@ def redirect_translator(source: str) -> Translate:
     return translate
 
 
-@contextmanager
-def boundary(source: str, *, write: bool = False) -> Iterator[None]:
+def boundary(source: str, *, write: bool = False) -> AbstractContextManager[None]:
     """Re-raise what is left after the layer as domain errors named after `source`.
 
     Domain errors pass through. A reply we cannot read becomes SourceUnavailable, or after a
     transfer was sent OutcomeUnknown (the relay may have booked it).
     """
-    try:
-        yield
-    except SourceError:
-        raise
-    except (PayloadError, httpx.HTTPError, ArithmeticError, ValueError) as e:
-        what = type(e).__name__
-        if write:
-            raise OutcomeUnknown(source, f"transfer reply unusable ({what})") from e
-        raise SourceUnavailable(source, f"reply unusable ({what})") from e
+    return reply_boundary(source, unknown=OutcomeUnknown if write else None, sent="transfer")

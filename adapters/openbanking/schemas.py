@@ -1,56 +1,34 @@
 """Pydantic models of relay payloads (spec §1.3-§1.5, §2.2-§2.7, §3.1).
 
 Every amount, date and count travels as a JSON string (spec §2, §8.7), so fields are strings here
-("" when missing or null) and mapping.py turns them into Decimal/datetime. Unknown fields are
-ignored: the relay grows its records over time.
+("" when missing or null, on the shared tolerant base `adapters/http/payloads.py`) and mapping.py
+turns them into Decimal/datetime. Unknown fields are ignored: the relay grows its records over
+time.
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from pydantic import ConfigDict, Field
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from adapters.http.payloads import JsonObject, PayloadError, TolerantModel, as_text, parse_json
 
-JsonObject = dict[str, Any]
+__all__ = ["JsonObject", "PayloadError", "parse_json"]  # read with the models by client and tests
+
 OK = "A0000"
 BANK_OK = "000"
 
 
-class PayloadError(ValueError):
-    """The reply is not the JSON object the relay sends."""
-
-
-def parse_json(content: bytes) -> JsonObject:
-    """A reply body as a dict; raises PayloadError otherwise."""
-    try:
-        data = json.loads(content or b"null")
-    except (ValueError, UnicodeDecodeError) as e:
-        raise PayloadError("reply is not JSON") from e
-    if not isinstance(data, dict):
-        raise PayloadError("reply is not a JSON object")
-    return data
-
-
-def _scalar(key: str, value: Any) -> Any:
-    if value is None:
-        return [] if key == "res_list" else ""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    return value
-
-
-class Vendor(BaseModel):
-    """Base of every relay model: missing or null scalars read as ""; numbers become text."""
+class Vendor(TolerantModel):
+    """Base of every relay model: missing or null scalars read as ""; numbers become text;
+    undeclared fields are dropped (transaction pages are large, and nothing reads them)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    @model_validator(mode="before")
     @classmethod
-    def _text(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        return {key: _scalar(key, value) for key, value in data.items()}
+    def _text(cls, key: str, value: object) -> object:
+        if value is None and key == "res_list":
+            return []
+        return as_text(value)
 
 
 class Envelope(Vendor):
@@ -98,7 +76,7 @@ class AccountListReply(Envelope):
     """§2.2 account/list."""
 
     res_cnt: str = ""
-    res_list: list[AccountItem] = []
+    res_list: list[AccountItem] = Field(default_factory=list)
 
 
 class BalanceReply(Envelope):
@@ -133,7 +111,7 @@ class TransactionPage(Envelope):
     page_record_cnt: str = ""
     next_page_yn: str = ""
     befor_inquiry_trace_info: str = ""
-    res_list: list[TransactionItem] = []
+    res_list: list[TransactionItem] = Field(default_factory=list)
 
 
 class TransferItem(Vendor):
@@ -152,4 +130,4 @@ class TransferReply(Envelope):
     """§2.6 deposit and §2.7 transfer/result: API half on top, bank half per item."""
 
     res_cnt: str = ""
-    res_list: list[TransferItem] = []
+    res_list: list[TransferItem] = Field(default_factory=list)
