@@ -39,6 +39,8 @@ from adapters.http import InProcessTransport
 from adapters.http.factory import Resilience, build_resilience
 from adapters.http.settings import ResilienceSettings
 from adapters.kis import Kis, KisSettings, KisTokens, build_kis, kis_http_client
+from adapters.kis.account import KisAccountSource
+from adapters.kis.per_investor import InvestorKey, PerInvestorKisSource
 from adapters.kis.stream import KisStream, StreamingMarketData, StreamPrices
 from adapters.notify.dedup import DedupNotifier
 from adapters.notify.log import LogNotifier
@@ -130,6 +132,8 @@ class Container:
     http_clients: list[httpx.AsyncClient] = field(default_factory=list)
     sandbox_apps: dict[str, Any] = field(default_factory=dict)
     kis: Kis | None = None
+    # A KIS account source over another app key (an investor's own), same layer and vault.
+    kis_for_key: Callable[[KisSettings], KisAccountSource] | None = None
     # Real time (kis.realtime): stream prices shared by valuation, and the running session.
     kis_prices: StreamPrices | None = None
     kis_stream: KisStream | None = None
@@ -383,6 +387,10 @@ def build(
         container.http_clients.append(http)
         vault = LockedSecrets(secrets, NamedLocks(db))
         container.kis = build_kis(kis_settings, container.resilience, vault, http, clock=clock)
+        kis_http, kis_vault = http, vault
+        container.kis_for_key = lambda s: (
+            build_kis(s, container.resilience, kis_vault, kis_http, clock=clock).accounts
+        )
         container.investors.set_key_prover(
             "kis", _kis_key_prover(container, kis_settings, http, vault)
         )
@@ -510,7 +518,7 @@ def _build_services(c: Container) -> None:
     order_sources: dict[str, Any] = {}
     executors: dict[str, OrderExecutor] = {}
     if c.kis is not None:
-        sources[c.kis.accounts.name] = c.kis.accounts
+        sources[c.kis.accounts.name] = _kis_source(c, c.kis)
         executors[c.kis.executor.name] = c.kis.executor
     for broker in c.brokers.values():
         sources[broker.accounts.name] = broker.accounts
@@ -620,6 +628,29 @@ class SandboxSession:
         if self._session == "auto":
             return self._calendar.is_open(at)
         return self._session == "open"
+
+
+def _kis_source(c: Container, kis: Kis) -> AccountSource:
+    """`kis` reads with each investor's own attached key (else the configured one)."""
+    if c.kis_for_key is None:
+        return kis.accounts
+
+    async def key_of(investor_id: str) -> InvestorKey | None:
+        found = await c.investors.store.credential_secrets(investor_id, "kis")
+        if found is None or found[0].status != "active":
+            return None
+        credential, secret = found
+        own = [a.id for a in await c.investors.store.accounts(investor_id) if a.source == "kis"]
+        return InvestorKey(
+            version=credential.updated_at.isoformat(),
+            env=credential.env,
+            app_key=secret["app_key"],
+            app_secret=secret["app_secret"],
+            account=secret["account"],
+            account_id=own[0] if own else f"kis-{investor_id}",
+        )
+
+    return PerInvestorKisSource(kis.accounts, kis.client.settings, key_of, c.kis_for_key, c.clock)
 
 
 def _kis_key_prover(

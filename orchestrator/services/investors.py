@@ -458,6 +458,20 @@ class InvestorService:
             env=env,
             key=credential.key_suffix,
         )
+        if not any(a.source == "kis" for a in await self._store.accounts(investor_id)):
+            # The key opens exactly one account: it is discovered with the key, so the
+            # investor's reconciliation reads it without anyone registering it by hand.
+            await self.add_account(
+                investor_id,
+                account_id=f"kis-{investor_id}",
+                source="kis",
+                actor=actor,
+                origin="discovered",
+                institution="243",
+                kind="brokerage",
+                masked_number=_mask_number(account),
+                name="한국투자증권",
+            )
         return credential
 
     async def detach(self, investor_id: str, institution: str, *, actor: str) -> bool:
@@ -549,3 +563,16 @@ __all__ = [
     "seed_from_settings",
     "validate_overrides",
 ]
+
+
+def _mask_number(account: str) -> str:
+    """Every digit but the last four hidden, like the adapters show numbers: ******45-01."""
+    total = sum(ch.isdigit() for ch in account)
+    out, seen = [], 0
+    for ch in account:
+        if ch.isdigit():
+            seen += 1
+            out.append(ch if seen > total - 4 else "*")
+        else:
+            out.append(ch)
+    return "".join(out)

@@ -184,6 +184,7 @@ def create_app(
         Route("/oauth2/Approval", oauth.approval, methods=["POST"]),
         Route("/uapi/hashkey", oauth.hashkey, methods=["POST"]),
         Route("/_sandbox/accounts", control.accounts, methods=["GET"]),
+        Route("/_sandbox/investors", control.investors, methods=["POST"]),
         Route("/_sandbox/clock", control.clock, methods=["GET", "POST"]),
         Route("/_sandbox/faults", control.faults, methods=["GET", "POST", "DELETE"]),
         Route("/_sandbox/cash", control.cash, methods=["POST"]),

@@ -1,4 +1,5 @@
-"""`/_sandbox/*`: levers that exist only in the sandbox (accounts, clock, faults, cash).
+"""`/_sandbox/*`: levers that exist only in the sandbox (accounts, investors, clock, faults,
+cash).
 
 The real API has nothing under this prefix; clients must never call it, demos and tests do.
 Bad input is a plain 400 with `{"error": …}`, not a KIS envelope.
@@ -18,9 +19,12 @@ from adapters.sandbox.kis.broker import BASE_URLS, Broker
 from adapters.sandbox.kis.clock import KST
 from adapters.sandbox.kis.faults import FaultPlan
 from adapters.sandbox.kis.hours import REGULAR_CLOSE, REGULAR_OPEN, can_match, window_for
+from adapters.sandbox.kis.ledger import Account, Position
+from adapters.sandbox.kis.seed import AppSeed, HoldingSeed
 from adapters.sandbox.kis.wire import json_response, num
 
 M = TypeVar("M", bound=BaseModel)
+INVESTOR_CANO_BASE = 70_000_000  # accounts made by POST /_sandbox/investors: 7000000n-01
 
 
 class ClockChange(BaseModel):
@@ -31,6 +35,16 @@ class ClockChange(BaseModel):
     set: datetime | None = None
     advance_seconds: float | None = None
     session: Literal["auto", "open", "closed"] | None = None
+
+
+class NewInvestors(BaseModel):
+    """`count` investors, each with their own app key, secret and account (cash + holdings)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    count: int = Field(default=1, ge=1, le=10_000)
+    cash: int = Field(default=10_000_000, ge=0)
+    holdings: tuple[HoldingSeed, ...] = ()
 
 
 class CashChange(BaseModel):
@@ -137,6 +151,37 @@ async def faults(request: Request) -> Response:
             broker.tokens.expire_all(broker.now())
             broker.faults.injected["expire_tokens"] += 1
     return json_response(broker.faults.snapshot())
+
+
+async def investors(request: Request) -> Response:
+    """POST /_sandbox/investors: new accounts, each opened by its own new app key (as KIS issues
+    a key per customer account). Answers the credentials the client attaches per investor;
+    the keys are deterministic by creation order, so a restart of a seeded demo repeats them."""
+    broker = _broker(request)
+    wanted = await _parse(request, NewInvestors)
+    if isinstance(wanted, Response):
+        return wanted
+    made = []
+    for _ in range(wanted.count):
+        n = len(broker.apps) + 1
+        cano = f"{INVESTOR_CANO_BASE + n:08d}"
+        while f"{cano}-01" in broker.accounts:
+            n += 1
+            cano = f"{INVESTOR_CANO_BASE + n:08d}"
+        tag = "Real" if broker.env == "real" else "Papr"
+        app = AppSeed(
+            appkey=f"PSsbx{tag}Investor{n:018d}"[:36].ljust(36, "0"),
+            appsecret=(f"SandboxInvestorSecret{n:08d}" * 8)[:180],
+            accounts=(f"{cano}-01",),
+        )
+        account = Account(cano, "01", wanted.cash)
+        for holding in wanted.holdings:
+            cost = int(holding.avg_price * holding.qty)
+            account.positions[holding.pdno] = Position(holding.pdno, holding.qty, cost)
+        broker.apps[app.appkey] = app
+        broker.accounts[account.number] = account
+        made.append({"appkey": app.appkey, "appsecret": app.appsecret, "account": account.number})
+    return json_response({"env": broker.env, "investors": made}, 201)
 
 
 async def cash(request: Request) -> Response:

@@ -1,0 +1,120 @@
+"""KIS reads with each investor's own app key (KIS issues a key per customer account).
+
+`PerInvestorKisSource` is the `kis` AccountSource when investors bring keys: for an investor with
+an attached credential it reads through a KIS stack built from that key — its own token (stored
+under the key's fingerprint, the 1-per-minute issuance rule kept by `KisTokens`, shared across
+replicas through the token vault's locks) and its own rate budget (the limiter key is
+`<kind>:<fingerprint>`: 18/s real, 1/s paper, Redis-shared when the layer has Redis). Investors
+without a key fall back to the service's configured key (the demo investor).
+
+Stacks are cached per (investor, credential version): a rotated key builds a new one, a detached
+key falls back at the next lookup (`recheck_seconds` at most).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from pydantic import SecretStr
+
+from adapters.kis.account import KisAccountSource
+from adapters.kis.settings import KisSettings
+from orchestrator.domain.model import AccountRef, CashBalance, Position, Transaction
+from orchestrator.ports import Clock
+
+
+@dataclass(frozen=True, slots=True)
+class InvestorKey:
+    """An investor's KIS key as the store hands it to the adapter (secrets decrypted)."""
+
+    version: str  # changes on rotation (e.g. the credential's updated_at)
+    env: str
+    app_key: str
+    app_secret: str
+    account: str
+    account_id: str  # the investor's account record the key reads
+
+
+KeyLookup = Callable[[str], Awaitable[InvestorKey | None]]
+BuildSource = Callable[[KisSettings], KisAccountSource]
+
+
+@dataclass
+class _Held:
+    version: str | None
+    source: KisAccountSource
+    checked_at: datetime
+
+
+class PerInvestorKisSource:
+    """AccountSource `kis`: each investor's reads with their own key, else the default one."""
+
+    def __init__(
+        self,
+        default: KisAccountSource,
+        base: KisSettings,
+        lookup: KeyLookup,
+        build: BuildSource,
+        clock: Clock,
+        *,
+        recheck_seconds: float = 60.0,
+    ) -> None:
+        self._default = default
+        self._base = base
+        self._lookup = lookup
+        self._build = build
+        self._clock = clock
+        self._recheck = timedelta(seconds=recheck_seconds)
+        self._held: dict[str, _Held] = {}
+
+    @property
+    def name(self) -> str:
+        return self._default.name
+
+    def held(self) -> Mapping[str, str | None]:
+        """Investor -> credential version of the stack in use (None: the default key)."""
+        return {k: v.version for k, v in self._held.items()}
+
+    async def source_for(self, investor_id: str) -> KisAccountSource:
+        now = self._clock.now()
+        held = self._held.get(investor_id)
+        if held is not None and now - held.checked_at < self._recheck:
+            return held.source
+        key = await self._lookup(investor_id)
+        version = None if key is None else key.version
+        if held is not None and held.version == version:
+            held.checked_at = now
+            return held.source
+        source = self._default if key is None else self._build(self._settings(investor_id, key))
+        self._held[investor_id] = _Held(version, source, now)
+        return source
+
+    def _settings(self, investor_id: str, key: InvestorKey) -> KisSettings:
+        return self._base.model_copy(
+            update={
+                "env": key.env,
+                "app_key": SecretStr(key.app_key),
+                "app_secret": SecretStr(key.app_secret),
+                "account": SecretStr(key.account),
+                "user_id": investor_id,
+                "account_id": key.account_id,
+            }
+        )
+
+    async def accounts(self, user_id: str) -> Sequence[AccountRef]:
+        return await (await self.source_for(user_id)).accounts(user_id)
+
+    async def cash(self, account: AccountRef, *, fresh: bool = False) -> CashBalance:
+        return await (await self.source_for(account.user_id)).cash(account, fresh=fresh)
+
+    async def positions(self, account: AccountRef, *, fresh: bool = False) -> Sequence[Position]:
+        return await (await self.source_for(account.user_id)).positions(account, fresh=fresh)
+
+    async def transactions(
+        self, account: AccountRef, start: date, end: date
+    ) -> AsyncIterator[Transaction]:
+        source = await self.source_for(account.user_id)
+        async for move in source.transactions(account, start, end):
+            yield move
