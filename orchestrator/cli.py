@@ -313,7 +313,7 @@ def _running_service(settings: Any) -> str | None:
     return base
 
 
-def _remote(config: Path | None) -> Any:
+def _remote(config: Path | None, *, read_only: bool = False) -> Any:
     """The running service's API for a state-changing command, or None (then: work directly).
     Says which in one line on stderr."""
     from orchestrator.cli_remote import Remote, find_service
@@ -323,7 +323,8 @@ def _remote(config: Path | None) -> Any:
     if base is None:
         typer.echo("(no service running for this configuration: working directly)", err=True)
         return None
-    typer.echo(f"(through the service at {base}: its log and audit show this command)", err=True)
+    shown = "as it sees them" if read_only else "its log and audit show this command"
+    typer.echo(f"(through the service at {base}: {shown})", err=True)
     try:
         return Remote.for_settings(base, settings)
     except ConfigError as e:
@@ -728,6 +729,108 @@ def workflows_reject(
         return await commands.reject(_runner(c), run_id, reason=reason)
 
     typer.echo(with_container(config, body))
+
+
+jobs_app = typer.Typer(no_args_is_help=True, help="Scheduled jobs (they run inside `serve`).")
+app.add_typer(jobs_app, name="jobs")
+JobArg = Annotated[str, typer.Argument(help="Job id (see `orchestrator jobs list`).")]
+
+
+def _jobs_direct(config: Path | None, body: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
+    """Without a service: the scheduler's records (pause state, runs) in the shared database;
+    the scheduler is built, never started, so no job fires from this process."""
+
+    async def go(c: Any) -> T:
+        from orchestrator.bootstrap import SchedulerControl, build_scheduler
+
+        return await body(SchedulerControl(build_scheduler(c)))
+
+    return with_container(config, go)
+
+
+@jobs_app.command("list")
+def jobs_list(config: ConfigOption = None) -> None:
+    """Each job with its schedule, next fire (KST) and last run, as the jobs API shows them."""
+    from orchestrator.jobs_cli import format_jobs
+
+    remote = _remote(config, read_only=True)
+    if remote is not None:
+        jobs = _remote_run(lambda: remote.call("GET", "/api/v1/jobs"))
+    else:
+
+        async def body(control: Any) -> Any:
+            return await control.jobs()
+
+        jobs = _jobs_direct(config, body)
+    typer.echo(format_jobs(jobs))
+
+
+@jobs_app.command("runs")
+def jobs_runs(
+    job: Annotated[str | None, typer.Option(help="Only this job's runs.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
+    config: ConfigOption = None,
+) -> None:
+    """Run history of scheduled fires, newest first."""
+    from orchestrator.jobs_cli import format_runs
+
+    remote = _remote(config, read_only=True)
+    if remote is not None:
+        params: dict[str, Any] = {"limit": limit, **({"job_id": job} if job else {})}
+        runs = _remote_run(lambda: remote.call("GET", "/api/v1/jobs/runs", params=params))
+    else:
+
+        async def body(control: Any) -> Any:
+            return await control.runs(job, limit)
+
+        runs = _jobs_direct(config, body)
+    typer.echo(format_runs(runs))
+
+
+def _job_action(job_id: str, action: str, config: Path | None) -> None:
+    from orchestrator.jobs_cli import kst
+
+    remote = _remote(config)
+    if remote is not None:
+        path = f"/api/v1/jobs/{_seg(job_id)}/{action}"
+        done = _remote_run(lambda: remote.call("POST", path))
+        typer.echo(f"job {job_id}: {action} " + ("requested" if action == "trigger" else "done"))
+        if action == "trigger" and isinstance(done, dict) and done.get("status"):
+            typer.echo(f"  run {kst(done.get('scheduled_for'))}: {done['status']}")
+        return
+    if action == "trigger":
+        fail(
+            "jobs run inside `orchestrator serve`; start it to run one now "
+            "(or `orchestrator reconcile --once` for a reconciliation)",
+            2,
+        )
+
+    async def body(control: Any) -> None:
+        try:
+            await getattr(control, action)(job_id, "cli")
+        except KeyError:
+            fail(f"no job {job_id} (see `orchestrator jobs list`)", 2)
+
+    _jobs_direct(config, body)
+    typer.echo(f"job {job_id}: {action} done")
+
+
+@jobs_app.command("run")
+def jobs_run(job_id: JobArg, config: ConfigOption = None) -> None:
+    """Run a job now (through the running service; audited)."""
+    _job_action(job_id, "trigger", config)
+
+
+@jobs_app.command("pause")
+def jobs_pause(job_id: JobArg, config: ConfigOption = None) -> None:
+    """Pause a job on every replica until resumed (audited)."""
+    _job_action(job_id, "pause", config)
+
+
+@jobs_app.command("resume")
+def jobs_resume(job_id: JobArg, config: ConfigOption = None) -> None:
+    """Resume a paused job (audited)."""
+    _job_action(job_id, "resume", config)
 
 
 consent_app = typer.Typer(no_args_is_help=True, help="Open-banking consent (audited).")

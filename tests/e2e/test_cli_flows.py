@@ -65,3 +65,29 @@ def test_kill_switch_blocks_cli_orders() -> None:
 
     assert result.exit_code == 1
     assert "kill_switch" in result.output
+
+
+def test_jobs_without_a_service_show_and_pause_but_never_fire() -> None:
+    """`jobs list` shows each job's next fire in KST (the DCA on the next month's first trading
+    day, as `workflows list` says); pause/resume are recorded; `jobs run` needs the service."""
+    listed = runner.invoke(app, ["jobs", "list"])
+    paused = runner.invoke(app, ["jobs", "pause", "token-upkeep"])
+    shown = runner.invoke(app, ["jobs", "list"])
+    resumed = runner.invoke(app, ["jobs", "resume", "token-upkeep"])
+    fire = runner.invoke(app, ["jobs", "run", "orders-upkeep"])
+    unknown = runner.invoke(app, ["jobs", "pause", "no-such-job"])
+    workflows = runner.invoke(app, ["workflows", "list"])
+
+    assert listed.exit_code == 0, listed.output
+    assert "working directly" in listed.output
+    dca = next(x for x in listed.output.splitlines() if x.startswith("workflow.monthly-dca"))
+    when = dca.split("; next ")[1].rsplit(":", 1)[0]  # "2027-01-04 09:30" (seconds dropped)
+    assert f"next {when} KST" in workflows.output
+    assert paused.exit_code == 0
+    assert "token-upkeep  [token_upkeep]  every 3600s; PAUSED by cli" in shown.output
+    assert resumed.exit_code == 0
+    assert "PAUSED" not in runner.invoke(app, ["jobs", "list"]).output
+    assert fire.exit_code == 2
+    assert "jobs run inside `orchestrator serve`" in fire.output
+    assert unknown.exit_code == 2
+    assert "no job no-such-job" in unknown.output

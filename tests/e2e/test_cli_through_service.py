@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.jobs_cli import kst
 from tests.e2e.serve_process import Service, environment, free_port, orchestrator
 
 pytestmark = pytest.mark.slow
@@ -74,6 +75,9 @@ def test_workflow_commands_go_through_the_running_service(service: Service, tmp_
     rejected = orchestrator(service.env, "workflows", "reject", other, "--reason", "not now")
     twice = orchestrator(service.env, "workflows", "reject", other)
     unknown = orchestrator(service.env, "workflows", "run", "no-such-workflow")
+    paused = orchestrator(service.env, "jobs", "pause", "token-upkeep")
+    jobs = orchestrator(service.env, "jobs", "list")
+    api_jobs = {j["id"]: j for j in service.get("/api/v1/jobs")}
     events = service.events()
     service.stop()
 
@@ -91,6 +95,11 @@ def test_workflow_commands_go_through_the_running_service(service: Service, tmp_
     assert "409" in twice.stderr
     assert unknown.returncode == 1
     assert "404" in unknown.stderr
+    assert paused.returncode == 0, paused.stderr
+    assert "token-upkeep  [token_upkeep]  every 3600s; PAUSED by demo-operator" in jobs.stdout
+    assert api_jobs["token-upkeep"]["paused"] is True
+    dca_fire = api_jobs["workflow.monthly-dca-005930"]["next_fire_time"]
+    assert kst(dca_fire) in jobs.stdout  # the API's instant, shown in Asia/Seoul
     finished = {e.get("run_id") for e in events if e.get("event") == "workflow.run_finished"}
     assert {run_id, other} <= finished  # in the service's own log
     with sqlite3.connect(tmp_path / "svc.db") as conn:
