@@ -8,7 +8,7 @@ COMMIT: two round trips; none under AUTOCOMMIT) and pool checkouts (a pre-ping, 
 BEGIN + ";" + ROLLBACK on asyncpg), hence the round trips, and the statements that occur most
 often. Also the process CPU per investor (client side: the sandboxes are apart).
 
-    python -m bench._scale_statements [--investors 50] [--top 25] [--profile FILE]
+    python -m bench._scale_statements [--investors 50] [--top 25] [--profile FILE] [--concurrency 1]
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class Counts:
         self.checkouts = 0
 
 
-async def run(investors: int, top: int, profile: str | None) -> int:
+async def run(investors: int, top: int, profile: str | None, concurrency: int) -> int:
     # As a worker logs (bench._scale_worker): warnings and up, JSON on stderr.
     configure_logging("WARNING", "json", stream=sys.stderr)
     kis = world.SandboxProcess(
@@ -97,14 +97,19 @@ async def run(investors: int, top: int, profile: str | None) -> int:
         # One warm-up investor: statement caches, pool connections, tokens read once.
         await runner.run(tasks[0], may_retry=False)
         counts = Counts(db)
-        profiler = cProfile.Profile() if profile else None
+        profiler = cProfile.Profile(time.process_time) if profile else None  # CPU, not wall
         cpu0, wall0 = time.process_time(), time.perf_counter()
         if profiler is not None:
             profiler.enable()
-        for task in tasks[1:]:
-            outcome = await runner.run(task, may_retry=False)
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(task: InvestorTask) -> None:
+            async with gate:
+                outcome = await runner.run(task, may_retry=False)
             if outcome.status != "succeeded":
                 print(f"{task.investor}: {outcome.status} {outcome.detail}", file=sys.stderr)
+
+        await asyncio.gather(*(one(t) for t in tasks[1:]))
         if profiler is not None:
             profiler.disable()
             profiler.dump_stats(str(profile))
@@ -113,7 +118,7 @@ async def run(investors: int, top: int, profile: str | None) -> int:
         executed = sum(counts.statements.values())
         pings = counts.checkouts if db.engine.pool._pre_ping else 0
         trips = executed + 2 * counts.begins + 3 * pings
-        print(f"investors: {n} (one after another, after one warm-up)")
+        print(f"investors: {n} ({concurrency} at a time, after one warm-up)")
         print(
             f"per investor: {executed / n:.1f} statements, {counts.begins / n:.1f} transactions "
             f"(BEGIN + COMMIT), {pings / n:.1f} pre-pings (3 round trips each on asyncpg), "
@@ -142,10 +147,11 @@ def main() -> int:
     parser.add_argument("--investors", type=int, default=50)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--profile", help="cProfile the timed tasks into this file")
+    parser.add_argument("--concurrency", type=int, default=1, help="tasks at once")
     a = parser.parse_args()
     if not 2 <= a.investors <= 2000:
         parser.error("--investors 2..2000")
-    return asyncio.run(run(a.investors, a.top, a.profile))
+    return asyncio.run(run(a.investors, a.top, a.profile, a.concurrency))
 
 
 if __name__ == "__main__":

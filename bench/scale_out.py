@@ -11,7 +11,9 @@ the vault), worker start-up. Timed: from the deferral of the fire to the run's c
 
 Prints, for each worker count and repetition: wall time, investors/s, p50/p99 of the per-investor
 task, database connections the workers held (peak, from pg_stat_activity), peak RSS per worker,
-worker CPU seconds and investors per CPU-second (= per core, client side); then the ratios
+worker CPU seconds and investors per CPU-second (= per core, client side), the CPU the sandboxes
+and PostgreSQL used meanwhile (in cores: on 2 cores they share the machine with the workers)
+and the load average; then the ratios
 (2 workers / 1 worker) and the arithmetic for 10,000 investors in one 5-minute fire.
 
     python -m bench.scale_out [--investors 2000] [--repeat 3] [--concurrency 16]
@@ -43,6 +45,7 @@ from bench import _recon_world as world
 from bench._scale_world import build_world, prepare
 from orchestrator.clock import SystemClock
 from orchestrator.domain.timeutil import to_utc
+from orchestrator.logging import configure_logging
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_URL = os.environ.get("BENCH_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
@@ -60,6 +63,9 @@ class Figures:
     rss_mb: list[float]
     cpu_seconds: float
     failed: int
+    sandbox_cpu: float = 0.0
+    postgres_cpu: float = 0.0
+    load: float = 0.0
 
     @property
     def per_cpu_second(self) -> float:
@@ -73,8 +79,23 @@ def _percentile(values: list[int], q: float) -> float:
     return float(ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))])
 
 
+def _postgres_cpu() -> float:
+    """CPU seconds of every PostgreSQL process (other clients of the server count too)."""
+    total = 0.0
+    for p in psutil.process_iter(["name", "cpu_times"]):
+        if p.info["name"] in ("postgres", "postmaster") and p.info["cpu_times"] is not None:
+            total += p.info["cpu_times"].user + p.info["cpu_times"].system
+    return total
+
+
 async def _one_fire(
-    db: Database, env: dict[str, str], workers: int, investors: int, tmp: Path, tag: str
+    db: Database,
+    env: dict[str, str],
+    workers: int,
+    investors: int,
+    tmp: Path,
+    tag: str,
+    sandboxes: list[world.SandboxProcess],
 ) -> Figures:
     app_name = f"bench-scale-{tag}"
     procs = []
@@ -98,6 +119,8 @@ async def _one_fire(
                 raise RuntimeError(f"worker did not start (see {tmp})")
         ps = [psutil.Process(p.pid) for p in procs]
         cpu_before = sum(x.cpu_times().user + x.cpu_times().system for x in ps)
+        sandbox_before = sum(x.cpu_seconds() for x in sandboxes)
+        pg_before = _postgres_cpu()
         store = DbJobRunStore(db)
         app = create_task_app(db.url, TaskHost(), search_path=db.search_path)
         peak_conn, peak_rss = 0, [0.0] * workers
@@ -125,6 +148,8 @@ async def _one_fire(
                     break
             wall = time.perf_counter() - started
         cpu_after = sum(x.cpu_times().user + x.cpu_times().system for x in ps)
+        sandbox_cpu = sum(x.cpu_seconds() for x in sandboxes) - sandbox_before
+        postgres_cpu = _postgres_cpu() - pg_before
         durations = [i.duration_ms for i in run.items]
         return Figures(
             workers=workers,
@@ -136,6 +161,9 @@ async def _one_fire(
             rss_mb=peak_rss,
             cpu_seconds=cpu_after - cpu_before,
             failed=run.failed,
+            sandbox_cpu=sandbox_cpu,
+            postgres_cpu=postgres_cpu,
+            load=os.getloadavg()[0],
         )
     finally:
         for p in procs:
@@ -151,6 +179,7 @@ async def _one_fire(
 
 
 async def run(investors: int, repeat: int, concurrency: int, profile: str | None) -> int:
+    configure_logging("WARNING", "json", stream=sys.stderr)
     kis = world.SandboxProcess(
         "kis", world.kis_seed(investors, shared_key=False), lifetime_seconds=7200
     )
@@ -196,7 +225,13 @@ async def run(investors: int, repeat: int, concurrency: int, profile: str | None
                     if profile and workers == 1 and r == 0:
                         extra["SCALE_PROFILE"] = profile
                     f = await _one_fire(
-                        db, {**env, **extra}, workers, investors, Path(tmp), f"{r}-{workers}"
+                        db,
+                        {**env, **extra},
+                        workers,
+                        investors,
+                        Path(tmp),
+                        f"{r}-{workers}",
+                        [kis, ob],
                     )
                     results[workers].append(f)
                     rss = ", ".join(f"{m:.0f}" for m in f.rss_mb)
@@ -207,6 +242,12 @@ async def run(investors: int, repeat: int, concurrency: int, profile: str | None
                         f"db connections {f.connections:2d}  peak RSS {rss} MB  "
                         f"worker CPU {f.cpu_seconds:5.1f} s = "
                         f"{f.per_cpu_second:5.1f} investors per CPU-second  failed {f.failed}"
+                    )
+                    print(
+                        f"                  sandboxes' CPU {f.sandbox_cpu:5.1f} s "
+                        f"({f.sandbox_cpu / f.wall:.2f} cores), PostgreSQL CPU "
+                        f"{f.postgres_cpu:5.1f} s ({f.postgres_cpu / f.wall:.2f} cores), workers "
+                        f"{f.cpu_seconds / f.wall:.2f} cores; 1-min load average {f.load:.1f}"
                     )
         one = statistics.median(f.per_second for f in results[1])
         two = statistics.median(f.per_second for f in results[2])
