@@ -8,7 +8,7 @@ real hosts); paper and live point the same adapters at the vendors' hosts.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -45,6 +45,7 @@ from adapters.kis.stream import KisStream, StreamingMarketData, StreamPrices
 from adapters.notify.dedup import DedupNotifier
 from adapters.notify.log import LogNotifier
 from adapters.notify.webhook import WebhookNotifier
+from adapters.openbanking.consent import ConsentStart, ConsentStatus, OpenBankingConsent
 from adapters.openbanking.factory import OpenBanking, build_openbanking, openbanking_http_client
 from adapters.openbanking.settings import OpenBankingSettings
 from adapters.sandbox.world import DurableApp, WorldBusy, WorldError, WorldStore, durable
@@ -59,7 +60,14 @@ from orchestrator.api.ops_metrics import OperationsMetrics
 from orchestrator.api.routes import ApiDeps, StatusProbes, metrics_router, operator_router
 from orchestrator.calendar import KrxCalendar
 from orchestrator.clock import SystemClock
-from orchestrator.domain.errors import AlreadyRunning, AuthError, ConfigError, SourceError
+from orchestrator.domain.errors import (
+    AlreadyRunning,
+    AuthError,
+    ConfigError,
+    InvalidRequest,
+    NotFound,
+    SourceError,
+)
 from orchestrator.domain.investors import add_source_defaults
 from orchestrator.domain.model import Quote
 from orchestrator.logging import configure_logging
@@ -561,6 +569,8 @@ def _build_services(c: Container) -> None:
     # (imported once, idempotently, on first use) so the embedded default needs no steps.
     c.investors.set_default_seed(seed_from_settings(settings.users, recon_settings.accounts))
     c.investors.add_offboarder(_offboard_openbanking(c))
+    if c.openbanking is not None:
+        c.investors.set_discoverer(c.openbanking.source.name, c.openbanking.source.registered)
     c.investors.add_offboarder(_offboard_credentials(c))
     c.directory = AccountDirectory(c.investors, sources)
     c.reconcile = ReconcileService(
@@ -1042,6 +1052,46 @@ async def sync_fills(container: Container) -> None:
         log.warning("orders.fill_sync_failed", error=str(e))
 
 
+class _DiscoveringConsent:
+    """The consent API's control: a consent granted through our callback is followed at once by
+    account discovery (account/list), so the investor's accounts appear without another step."""
+
+    def __init__(self, consent: OpenBankingConsent, investors: InvestorService) -> None:
+        self._consent = consent
+        self._investors = investors
+
+    async def begin(self, user_id: str, *, actor: str) -> ConsentStart:
+        return await self._consent.begin(user_id, actor=actor)
+
+    async def status(self, user_id: str) -> ConsentStatus:
+        return await self._consent.status(user_id)
+
+    async def revoke(self, user_id: str, *, actor: str) -> ConsentStatus:
+        return await self._consent.revoke(user_id, actor=actor)
+
+    async def callback(self, query: Mapping[str, str]) -> ConsentStatus:
+        status = await self._consent.callback(query)
+        if status.granted:
+            try:
+                await self._investors.discover(status.user_id, actor="openbanking")
+            except (SourceError, NotFound, InvalidRequest) as error:
+                # Consent stands; discovery can be run again (POST /investors/{id}/discover).
+                log.warning(
+                    "investors.discovery_failed", investor_id=status.user_id, error=str(error)
+                )
+        return status
+
+
+def _consent_state(c: Container) -> Callable[[str], Awaitable[str | None]]:
+    async def state(investor_id: str) -> str | None:
+        if c.openbanking is None:
+            return None
+        found = (await c.openbanking.consent.status(investor_id)).state
+        return None if found is None else found.value
+
+    return state
+
+
 def _consent_routers(container: Container, deps: ApiDeps) -> list[APIRouter]:
     """The consent routes and our callback, at the path of the configured redirect_uri."""
     ob = container.openbanking
@@ -1066,7 +1116,7 @@ def _consent_routers(container: Container, deps: ApiDeps) -> list[APIRouter]:
     return [
         consent_router(
             deps.keys,
-            ob.consent,
+            _DiscoveringConsent(ob.consent, container.investors),
             callback_path=urlsplit(ob.settings.redirect_uri).path or "/openbanking/callback",
             known=container.investors.get,
             browser_url=browser_url,
@@ -1162,7 +1212,12 @@ def build_api(container: Container) -> FastAPI:
         routers=[
             operator_router(deps),
             commands_router(_command_deps(container, deps)),
-            investors_router(deps.keys, container.investors),
+            investors_router(
+                deps.keys,
+                container.investors,
+                portfolio=deps.queries.latest_portfolio,
+                consent=_consent_state(container),
+            ),
             *_consent_routers(container, deps),
             metrics_router(render_metrics, refresh_metrics),
         ],

@@ -973,6 +973,59 @@ def investors_show(investor_id: str, config: ConfigOption = None) -> None:
     typer.echo(with_container(config, body))
 
 
+@investors_app.command("discover")
+def investors_discover(investor_id: str, config: ConfigOption = None) -> None:
+    """Register the accounts the sources find (open banking: account/list after consent)."""
+
+    async def body(c: Any) -> str:
+        accounts = await c.investors.discover(investor_id, actor="cli")
+        return "\n".join([investor_id, *(_account_line(a) for a in accounts)])
+
+    typer.echo(with_container(config, body))
+
+
+@investors_app.command("view")
+def investors_view(investor_id: str, config: ConfigOption = None) -> None:
+    """The consolidated view: every institution's accounts, with cash and holdings value from
+    the newest reconciliation where it was read."""
+    from adapters.db.queries import DbOperatorQueries
+
+    async def body(c: Any) -> str:
+        investor = await c.investors.get(investor_id)
+        found = await DbOperatorQueries(c.db).latest_portfolio(investor_id) or {}
+        cash = found.get("cash_by_institution") or {}
+        held = found.get("securities_by_institution") or {}
+        lines = [_investor_line(investor)]
+        by_institution: dict[str, list[Any]] = {}
+        for account in await c.investors.accounts(investor_id):
+            by_institution.setdefault(account.institution or account.source, []).append(account)
+        for code, accounts in sorted(by_institution.items()):
+            label = _institution_label(code)
+            figures = [
+                f"{what} {table[label]}"
+                for what, table in (("cash", cash), ("holdings", held))
+                if label in table
+            ]
+            lines.append(f"{code} {label}: {', '.join(figures) or 'not read'}")
+            lines += [_account_line(a) for a in accounts]
+        if found:
+            lines.append(f"total {found.get('total')} (run {found.get('run_id')})")
+        else:
+            lines.append("no finished reconciliation yet")
+        return "\n".join(lines)
+
+    typer.echo(with_container(config, body))
+
+
+def _institution_label(code: str) -> str:
+    from orchestrator.domain.model import Institution
+
+    try:
+        return Institution(code).name.lower()
+    except ValueError:
+        return code
+
+
 @investors_app.command("create")
 def investors_create(
     investor_id: str,

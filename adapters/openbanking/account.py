@@ -28,6 +28,9 @@ from adapters.openbanking.client import OpenBankingClient
 from adapters.openbanking.endpoints import ACCOUNT_LIST, BALANCE, TRANSACTIONS
 from adapters.openbanking.errors import NO_HISTORY, boundary
 from adapters.openbanking.mapping import (
+    ACCOUNT_IN_USE,
+    account_id_of,
+    account_kind,
     account_list_query,
     account_ref,
     balance_query,
@@ -39,6 +42,7 @@ from adapters.openbanking.mapping import (
 from adapters.openbanking.schemas import AccountListReply, BalanceReply, TransactionPage
 from adapters.openbanking.settings import OpenBankingSettings
 from orchestrator.domain.errors import SourceUnavailable
+from orchestrator.domain.investors import InvestorAccount
 from orchestrator.domain.model import AccountRef, CashBalance, Position, Transaction
 from orchestrator.ports import Clock
 
@@ -84,6 +88,45 @@ class OpenBankingAccountSource:
             for item in reply.res_list
             if (ref := account_ref(item, user_id, institutions)) is not None
         ]
+
+    async def registered(self, user_id: str) -> list[InvestorAccount]:
+        """Account discovery (spec §2.2): every in-use registration of the user at every
+        institution, as investor accounts. Those of the configured institutions are read by
+        reconciliation (enabled); the others are listed for the consolidated view only."""
+        user_seq_no = await self._tokens.user_seq_no(user_id)
+        body = await self._client.call(
+            ACCOUNT_LIST,
+            bearer=self._tokens.user_bearer(user_id),
+            params=account_list_query(user_seq_no),
+            limit_keys=(self._settings.limit_key(user_id),),
+        )
+        with boundary(self.name):
+            reply = AccountListReply.model_validate(body)
+        readable = {i.value for i in self._settings.institutions}
+        now = self._clock.now()
+        found: list[InvestorAccount] = []
+        for item in reply.res_list:
+            if item.account_state and item.account_state != ACCOUNT_IN_USE:
+                continue
+            found.append(
+                InvestorAccount(
+                    id=account_id_of(item.fintech_use_num),
+                    investor_id=user_id,
+                    source=self.name,
+                    institution=item.bank_code_std,
+                    kind=account_kind(
+                        item.bank_code_std, item.account_type, item.account_alias
+                    ).value,
+                    external_ref=item.fintech_use_num,
+                    masked_number=item.account_num_masked,
+                    name=" ".join(x for x in (item.bank_name, item.account_alias) if x),
+                    origin="discovered",
+                    enabled=item.bank_code_std in readable and item.inquiry_agree_yn != "N",
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        return found
 
     async def cash(self, account: AccountRef, *, fresh: bool = False) -> CashBalance:
         """balance_amt / available_amt now (fresh) or from the display cache (30-60 s)."""

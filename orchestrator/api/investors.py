@@ -9,6 +9,7 @@ suffix; account references (fintech numbers, account numbers) never leave the se
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -25,6 +26,7 @@ from orchestrator.api.auth import (
 from orchestrator.api.errors import error_responses
 from orchestrator.domain.errors import NotFound
 from orchestrator.domain.investors import Credential, Investor, InvestorAccount
+from orchestrator.domain.model import Institution
 from orchestrator.services.investors import InvestorService
 
 
@@ -142,7 +144,43 @@ class InvestorDetailOut(InvestorOut):
     credentials: list[CredentialOut]
 
 
-def investors_router(keys: tuple[ApiKey, ...], service: InvestorService) -> APIRouter:
+class InstitutionOut(BaseModel):
+    institution: str = Field(description="KFTC institution code (bank_code_std), e.g. 240")
+    accounts: list[AccountOut]
+    cash: str | None = Field(description="Cash at the newest reconciliation (KRW), if read")
+    securities: str | None = Field(description="Holdings value at the newest reconciliation")
+
+
+class ConsolidatedOut(BaseModel):
+    """Every institution the investor holds accounts at, with balances where readable."""
+
+    investor: InvestorOut
+    institutions: list[InstitutionOut]
+    portfolio: dict[str, Any] | None = Field(
+        description="The newest reconciliation's consolidated portfolio (null before one ran)"
+    )
+    consent: str | None = Field(description="Open-banking consent state (null: never)")
+
+
+Portfolio = Callable[[str], Awaitable[Mapping[str, Any] | None]]
+ConsentState = Callable[[str], Awaitable[str | None]]
+
+
+async def _no_portfolio(investor_id: str) -> Mapping[str, Any] | None:
+    return None
+
+
+async def _no_consent(investor_id: str) -> str | None:
+    return None
+
+
+def investors_router(
+    keys: tuple[ApiKey, ...],
+    service: InvestorService,
+    *,
+    portfolio: Portfolio = _no_portfolio,
+    consent: ConsentState = _no_consent,
+) -> APIRouter:
     require = authenticator(keys)
     operator = Depends(require("operator"))
     anyone = Depends(require("investor"))  # reads below scope an investor key to its own
@@ -208,6 +246,49 @@ def investors_router(keys: tuple[ApiKey, ...], service: InvestorService) -> APIR
         return [AccountOut.of(a) for a in await service.accounts(who.own(investor_id))]
 
     @router.post(
+        "/investors/{investor_id}/discover",
+        response_model=list[AccountOut],
+        responses={**writes, **error_responses(502, 503)},
+    )
+    async def discover(investor_id: str, who: Principal = operator) -> list[AccountOut]:
+        """Register the accounts the sources find (open banking: account/list after consent);
+        idempotent, an operator's overrides kept. Runs by itself after a consent is granted."""
+        return [AccountOut.of(a) for a in await service.discover(investor_id, actor=who.name)]
+
+    @router.get(
+        "/investors/{investor_id}/view",
+        response_model=ConsolidatedOut,
+        responses=error_responses(404),
+    )
+    async def consolidated(investor_id: str, who: Principal = anyone) -> ConsolidatedOut:
+        """The consolidated view: all institutions with their accounts, cash and holdings value
+        from the newest reconciliation (balances where readable), and the consent state."""
+        investor = await service.get(who.own(investor_id))
+        accounts = await service.accounts(investor_id)
+        found = await portfolio(investor_id)
+        cash = _by_institution(found, "cash_by_institution")
+        securities = _by_institution(found, "securities_by_institution")
+        institutions: dict[str, list[AccountOut]] = {}
+        for account in accounts:
+            institutions.setdefault(account.institution or account.source, []).append(
+                AccountOut.of(account)
+            )
+        return ConsolidatedOut(
+            investor=InvestorOut.of(investor),
+            institutions=[
+                InstitutionOut(
+                    institution=code,
+                    accounts=listed,
+                    cash=_amount(cash, code, listed),
+                    securities=_amount(securities, code, listed),
+                )
+                for code, listed in sorted(institutions.items())
+            ],
+            portfolio=None if found is None else dict(found),
+            consent=await consent(investor_id),
+        )
+
+    @router.post(
         "/investors/{investor_id}/accounts",
         status_code=201,
         response_model=AccountOut,
@@ -268,3 +349,23 @@ def investors_router(keys: tuple[ApiKey, ...], service: InvestorService) -> APIR
             raise NotFound(f"investor {investor_id} has no {institution} credential")
 
     return router
+
+
+def _label(code: str) -> str:
+    """Portfolios key institutions by label (e.g. "samsung_securities"), accounts by KFTC code."""
+    try:
+        return Institution(code).name.lower()
+    except ValueError:
+        return ""
+
+
+def _by_institution(found: Mapping[str, Any] | None, field: str) -> Mapping[str, Any]:
+    value = None if found is None else found.get(field)
+    return value if isinstance(value, Mapping) else {}
+
+
+def _amount(figures: Mapping[str, Any], code: str, accounts: list[AccountOut]) -> str | None:
+    for name in (code, _label(code), *(a.source for a in accounts)):
+        if name and name in figures:
+            return str(figures[name])
+    return None

@@ -57,6 +57,9 @@ key's token); raises AuthError carrying the institution's code and message when 
 Offboarder = Callable[[str, str], Awaitable[Mapping[str, str]]]
 """Called with (investor_id, actor) when an investor is disabled; returns what it did (audited)."""
 
+Discoverer = Callable[[str], Awaitable[Sequence[InvestorAccount]]]
+"""The accounts a source finds for an investor (e.g. open banking's account/list after consent)."""
+
 
 # --- Seed file ----------------------------------------------------------------------------------
 
@@ -212,6 +215,7 @@ class InvestorService:
         self._clock = clock
         self._offboarders: list[Offboarder] = []
         self._provers: dict[str, KeyProver] = {}
+        self._discoverers: dict[str, Discoverer] = {}
         self._seed: SeedFile | None = None
         self._seeded = False
         self._seed_lock = asyncio.Lock()
@@ -222,6 +226,34 @@ class InvestorService:
 
     def set_key_prover(self, institution: str, prover: KeyProver) -> None:
         self._provers[institution] = prover
+
+    def set_discoverer(self, source: str, discoverer: Discoverer) -> None:
+        """How `source` lists an investor's accounts after consent (open banking: account/list)."""
+        self._discoverers[source] = discoverer
+
+    async def discover(self, investor_id: str, *, actor: str) -> Sequence[InvestorAccount]:
+        """Register every account the sources find for the investor (idempotent: known ones are
+        refreshed, an operator's overrides and enabled flag kept); audited with the counts."""
+        investor = await self.get(investor_id)
+        if not investor.active:
+            raise InvalidRequest(f"investor {investor_id} is disabled")
+        known = {a.id for a in await self._store.accounts(investor_id)}
+        found = 0
+        for _, discoverer in sorted(self._discoverers.items()):
+            for account in await discoverer(investor_id):
+                await self._store.upsert_discovered(account)
+                found += 1
+        accounts = await self._store.accounts(investor_id)
+        added = [a.id for a in accounts if a.id not in known]
+        await self._record(
+            actor,
+            "accounts.discovered",
+            f"investor:{investor_id}",
+            found=str(found),
+            added=str(len(added)),
+            sources=",".join(sorted(self._discoverers)) or "none",
+        )
+        return accounts
 
     def add_offboarder(self, offboarder: Offboarder) -> None:
         self._offboarders.append(offboarder)

@@ -47,6 +47,7 @@ SCOPED = {
     ("GET", "/api/v1/investors/{investor_id}"),
     ("GET", "/api/v1/investors/{investor_id}/accounts"),
     ("GET", "/api/v1/investors/{investor_id}/consent"),
+    ("GET", "/api/v1/investors/{investor_id}/view"),
 }
 # Every other /api/ route must refuse an investor key (403). Routes outside /api (health, docs,
 # metrics, the consent callback whose credential is its single-use state, the console whose
@@ -225,6 +226,7 @@ async def test_scoped_routes_show_the_key_its_own_investor(world: World) -> None
         "/api/v1/investors": "Alicemarker",
         f"/api/v1/investors/{ALICE}": "Alicemarker KIS",
         f"/api/v1/investors/{ALICE}/accounts": f"{ALICE}-kis",
+        f"/api/v1/investors/{ALICE}/view": "Alicemarker KIS",
     }
     for path, expected in own.items():
         reply = await client.get(path, headers=AS_ALICE)

@@ -55,6 +55,27 @@ async def test_consent_round_trip_through_our_callback(service: Service) -> None
     assert done.json()["days_left"] == 90
     assert "code" not in done.json()
 
+    # Discovery ran after the grant: every registration at every institution is an account;
+    # only the configured institution (Samsung, 240) is read by reconciliation.
+    accounts = (await api.get("/api/v1/investors/demo/accounts", headers=VIEWER)).json()
+    by_institution = {a["institution"]: a for a in accounts if a["source"] == "openbanking"}
+    assert by_institution["240"]["enabled"] is True
+    assert by_institution["243"]["enabled"] is False
+    assert by_institution["243"]["origin"] == "discovered"
+    assert "120260101" not in str(accounts)  # no fintech_use_num leaves the service
+    again = await api.post("/api/v1/investors/demo/discover", headers=OPERATOR)
+    assert again.status_code == 200
+    assert len(again.json()) == len(accounts)  # idempotent
+
+    report = await container.reconcile.run_once(trigger="test", users=["demo"])
+    assert report.status == "clean"
+    view = (await api.get("/api/v1/investors/demo/view", headers=VIEWER)).json()
+    institutions = {i["institution"]: i for i in view["institutions"]}
+    assert institutions["240"]["cash"] == "15234870"
+    assert {"240", "243"} <= set(institutions)
+    assert view["consent"] == "granted"
+    assert view["portfolio"]["user_id"] == "demo"
+
     replay = await api.get(f"{callback.path}?{callback.query}")
     assert replay.status_code == 400
     assert "already used" in replay.json()["detail"]

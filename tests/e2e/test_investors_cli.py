@@ -53,3 +53,17 @@ def test_bad_seed_and_duplicate_are_clear_errors(tmp_path: Path) -> None:
     dup = runner.invoke(app, ["investors", "create", "demo"])
     assert dup.exit_code == 1
     assert "investor demo already exists" in dup.output
+
+
+def test_discover_and_the_consolidated_view() -> None:
+    """After consent (provisioned in sandbox mode), discovery registers every registration at
+    every institution; the view groups the accounts by institution, masked only."""
+    found = runner.invoke(app, ["investors", "discover", "demo"])
+    assert found.exit_code == 0, found.output
+    assert "(discovered)" in found.output
+    assert "120260101" not in found.output  # no fintech_use_num is printed
+    view = runner.invoke(app, ["investors", "view", "demo"])
+    assert view.exit_code == 0, view.output
+    assert "240 samsung_securities" in view.output
+    assert "243 kis" in view.output
+    assert "no finished reconciliation yet" in view.output
