@@ -84,6 +84,7 @@ def _routes() -> list[BaseRoute]:
     routes: list[BaseRoute] = [_relay_route(e) for e in ENDPOINTS]
     routes += [
         Route("/_sandbox/users", sandbox_api.users, methods=["GET"]),
+        Route("/_sandbox/users", consents.add_users, methods=["POST"]),
         Route("/_sandbox/users/{ref}/revoke", consents.revoke_behind_the_back, methods=["POST"]),
         Route("/_sandbox/faults", sandbox_api.faults, methods=["GET", "POST", "DELETE"]),
         Route("/_sandbox/transactions", sandbox_api.transactions, methods=["POST"]),

@@ -9,20 +9,24 @@ sandbox-only lever that revokes a user's consent behind the client's back.
 - A new consent (authorize) registers the user's accounts again (``reregister``).
 - ``POST /_sandbox/users/{ref}/revoke``: the user withdrew consent at the relay (or the relay
   dropped it): every token of theirs dies, access and refresh, without the client being told.
+- ``POST /_sandbox/users``: many users, each with accounts at several institutions.
 """
 
 from __future__ import annotations
 
 import re
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from . import codes
+from .codes import institution_name
 from .envelope import BankPart, RelayError, api_part, relay_json, success
 from .formats import fmt_dtime
 from .guards import Fields, authorize_call, claim
-from .state import Relay
+from .seed import AccountSeed, UserSeed
+from .state import Relay, account_of
 
 CANCEL_SCOPES = frozenset({"inquiry", "transfer"})
 BANK_ALREADY_CANCELLED = "551"  # §2.11: "already cancelled user", treated as done
@@ -117,3 +121,61 @@ async def revoke_behind_the_back(request: Request) -> Response:
         return JSONResponse({"error": f"unknown user {ref}"}, status_code=404)
     revoked = revoke_user_tokens(relay, user.user_seq_no)
     return JSONResponse({"user_seq_no": user.user_seq_no, "tokens_revoked": revoked})
+
+
+class NewUsers(BaseModel):
+    """`count` users, each holding one account at every institution listed (KFTC codes)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    count: int = Field(default=1, ge=1, le=10_000)
+    institutions: tuple[str, ...] = Field(default=("240", "243"), min_length=1, max_length=20)
+    balance_amt: int = Field(default=1_000_000, ge=0)
+    history_count: int = Field(default=10, ge=0, le=200)
+
+
+async def add_users(request: Request) -> Response:
+    """Sandbox control: POST /_sandbox/users makes users with accounts at several institutions
+    (ids `user00001`…, user_seq_no `12xxxxxxxx`); they appear on the consent page and in
+    account/list once they consent. `POST /_sandbox/reset` returns to the seed."""
+    relay: Relay = request.app.state.relay
+    try:
+        wanted = NewUsers.model_validate(await request.json())
+    except (ValueError, ValidationError) as error:
+        return JSONResponse({"error": str(error)}, status_code=400)
+    if any(not re.fullmatch(r"[0-9]{3}", code) for code in wanted.institutions):
+        return JSONResponse({"error": "institutions: 3-digit KFTC codes"}, status_code=400)
+    now = relay.now()
+    stamp = fmt_dtime(now)
+    made = []
+    n = len(relay.users)
+    for _ in range(wanted.count):
+        n += 1
+        while f"12{n:08d}" in relay.users:
+            n += 1
+        seq = f"12{n:08d}"
+        user = UserSeed(
+            id=f"user{n:05d}",
+            user_seq_no=seq,
+            user_name=f"샌드박스{n:05d}",
+            user_ci=f"SANDBOX-CI-{n:010d}",
+            accounts=[
+                AccountSeed(
+                    fintech_use_num=f"12026{n:010d}{code}{i:06d}",
+                    bank_code_std=code,
+                    account_num=f"{code}{n:08d}{i:02d}",
+                    account_alias=f"{institution_name(code)} {i}",
+                    account_type="T" if code.startswith("2") else "1",
+                    account_issue_date=now.strftime("%Y%m%d"),
+                    balance_amt=wanted.balance_amt,
+                    inquiry_agree_dtime=stamp,
+                    history={"seed": n * 100 + i, "count": wanted.history_count, "days": 30},
+                )
+                for i, code in enumerate(wanted.institutions, start=1)
+            ],
+        )
+        relay.users[seq] = user
+        for seed in user.accounts:
+            relay.accounts[seed.fintech_use_num] = account_of(user, seed, now)
+        made.append({"id": user.id, "user_seq_no": seq, "accounts": len(user.accounts)})
+    return JSONResponse({"users": made}, status_code=201)

@@ -112,7 +112,7 @@ class Relay:
             clients={c.client_id: c for c in seed.clients},
             users={u.user_seq_no: u for u in seed.users},
             accounts={
-                a.fintech_use_num: _account(u, a, now) for u in seed.users for a in u.accounts
+                a.fintech_use_num: account_of(u, a, now) for u in seed.users for a in u.accounts
             },
             tokens=TokenStore(
                 signing_key=settings.token_signing_key.encode(),
@@ -177,7 +177,7 @@ class Relay:
         )
 
 
-def _account(user: UserSeed, seed: AccountSeed, now: datetime) -> Account:
+def account_of(user: UserSeed, seed: AccountSeed, now: datetime) -> Account:
     end_day = parse_date(seed.history.end_date) if seed.history.end_date else None
     last_day = (
         datetime.combine(end_day, datetime.min.time(), tzinfo=KST)

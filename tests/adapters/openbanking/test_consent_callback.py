@@ -133,3 +133,28 @@ async def test_the_expiry_is_visible_and_expiring_within_the_alert_days(granted:
     assert alert is not None
     assert alert.key == f"openbanking:consent_expiring:{USER}"
     assert "6.0 days left" in alert.text
+
+
+async def test_many_sandbox_users_with_several_institutions_are_discovered(
+    harness: Harness,
+) -> None:
+    made = await harness.sandbox(
+        "POST", "/_sandbox/users", json={"count": 3, "institutions": ["240", "243", "004"]}
+    )
+    assert made.status_code == 201, made.text
+    users = made.json()["users"]
+    assert len({u["user_seq_no"] for u in users}) == 3
+    page = await harness.sandbox("GET", "/_sandbox/users")
+    assert {u["id"] for u in users} <= {u["id"] for u in page.json()["users"]}
+
+    assert await harness.ob.consent.provision_sandbox_consent("park", sandbox_user=users[1]["id"])
+    found = await harness.ob.source.registered("park")
+
+    assert sorted(a.institution for a in found) == ["004", "240", "243"]
+    assert all(a.investor_id == "park" and a.origin == "discovered" for a in found)
+    assert {a.institution for a in found if a.enabled} == {
+        i.value for i in harness.settings.institutions
+    }
+    assert all(a.external_ref and a.external_ref not in a.masked_number for a in found)
+    bad = await harness.sandbox("POST", "/_sandbox/users", json={"institutions": ["x"]})
+    assert bad.status_code == 400
