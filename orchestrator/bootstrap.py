@@ -41,7 +41,7 @@ from adapters.http.settings import ResilienceSettings
 from adapters.kis import Kis, KisSettings, KisTokens, build_kis, kis_http_client
 from adapters.kis.account import KisAccountSource
 from adapters.kis.per_investor import InvestorKey, PerInvestorKisSource
-from adapters.kis.stream import KisStream, StreamingMarketData, StreamPrices
+from adapters.kis.stream import KisStream, StreamingMarketData, StreamMetrics, StreamPrices
 from adapters.notify.dedup import DedupNotifier
 from adapters.notify.log import LogNotifier
 from adapters.notify.webhook import WebhookNotifier
@@ -145,6 +145,7 @@ class Container:
     # Real time (kis.realtime): stream prices shared by valuation, and the running session.
     kis_prices: StreamPrices | None = None
     kis_stream: KisStream | None = None
+    kis_stream_metrics: StreamMetrics | None = None
     openbanking: OpenBanking | None = None
     # Further brokers (`brokers:` section), by name.
     brokers: dict[str, BrokerAdapters] = field(default_factory=dict)
@@ -404,6 +405,8 @@ def build(
         )
         if kis_settings.realtime_enabled:
             container.kis_prices = StreamPrices()
+            # Served at /metrics with the upstream metrics (one registry per container).
+            container.kis_stream_metrics = StreamMetrics(container.resilience.metrics.registry)
     for name, broker in broker_settings.items():
         plugin = PLUGINS[name]
         add_source_defaults(name, plugin.reconcile_defaults)
@@ -429,6 +432,10 @@ def _market(c: Container) -> MarketData:
         return c.kis.market
     stale = timedelta(seconds=c.kis.client.settings.realtime.price_stale_seconds)
     return StreamingMarketData(c.kis.market, c.kis_prices, c.clock, stale)
+
+
+def _notice_latency(c: Container) -> Callable[[float], None] | None:
+    return None if c.kis_stream_metrics is None else c.kis_stream_metrics.observe_latency
 
 
 def _live_prices(c: Container) -> Callable[[], Mapping[str, Quote]] | None:
@@ -461,7 +468,14 @@ async def _run_kis_stream(c: Container) -> None:
         settings = settings.model_copy(update={"realtime": realtime})
     await _recovery_done(c)
     account = (await c.kis.accounts.accounts(settings.user_id))[0]
-    stream = KisStream(settings, c.kis.client, account, clock=c.clock, prices=c.kis_prices)
+    stream = KisStream(
+        settings,
+        c.kis.client,
+        account,
+        clock=c.clock,
+        prices=c.kis_prices,
+        metrics=c.kis_stream_metrics,
+    )
     c.kis_stream = stream
     await stream.run(c.orders)
 
@@ -543,6 +557,7 @@ def _build_services(c: Container) -> None:
             c.clock,
             guard=KillSwitchGuard(c.workflow_store),
             notifier=c.notifier,
+            notice_latency=_notice_latency(c),
         )
     elif executors:
         # Each trading account names its broker (`orders:` of its reconciliation entry).
@@ -556,6 +571,7 @@ def _build_services(c: Container) -> None:
             c.clock,
             guard=KillSwitchGuard(c.workflow_store),
             notifier=c.notifier,
+            notice_latency=_notice_latency(c),
             broker_of=router.broker_of,
             brokers=router.names,
         )

@@ -120,6 +120,12 @@ class StreamMetrics:
         self.latencies: deque[float] = deque(maxlen=100_000)
         self.resubscribe_seconds: deque[float] = deque(maxlen=1_000)
 
+    def observe_latency(self, seconds: float) -> None:
+        """One notice applied `seconds` after it arrived (also fed by the order service for
+        notices it held until their order's own reply was recorded)."""
+        self.latency.observe(seconds)
+        self.latencies.append(seconds)
+
 
 class KisStream:
     """The websocket session of one KIS app key and its account (an OrderEventStream)."""
@@ -287,7 +293,6 @@ class KisStream:
         self.metrics.frames.inc()
         if event is None:
             return
-        await sink.on_order_event(event)
-        elapsed = time.perf_counter() - received
-        self.metrics.latency.observe(elapsed)
-        self.metrics.latencies.append(elapsed)
+        if await sink.on_order_event(event) is None:
+            return  # nothing changed now (not ours, or held until its order's reply is in)
+        self.metrics.observe_latency(time.perf_counter() - received)

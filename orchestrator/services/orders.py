@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
@@ -242,7 +243,10 @@ class OrderService:
         notifier: Notifier | None = None,
         broker_of: Callable[[AccountRef], str] | None = None,
         brokers: Sequence[str] | None = None,
+        notice_latency: Callable[[float], None] | None = None,
     ) -> None:
+        # `notice_latency` hears, in seconds, how long a notice held for its order's reply
+        # waited until it was applied (the stream times the notices it applies at once).
         # With several brokers behind `executor` (a router), `broker_of` names the broker an
         # account trades with (recorded on its intents) and `brokers` lists them for settling.
         self._journal = journal
@@ -270,7 +274,8 @@ class OrderService:
         # order we do not know yet is most likely one of them (the notice often beats the
         # order's own reply), so it waits for their acceptance instead of reading the journal.
         self._sending: dict[str, int] = defaultdict(int)
-        self._held: dict[tuple[str, str, str], list[OrderEvent]] = {}
+        self._held: dict[tuple[str, str, str], list[tuple[OrderEvent, float]]] = {}
+        self._notice_latency = notice_latency
 
     @property
     def ready(self) -> bool:
@@ -438,7 +443,8 @@ class OrderService:
         event = self._event("order.accepted", record.intent, actor, broker_order_id=report.order_id)
         account_id, order_id = record.intent.account.account_id, report.order_id.lstrip("0")
         key = (account_id, change.broker_order_day or "", order_id)
-        waiting = [*self._held.pop(key, ()), *self._early.pop(key, ())]
+        held = self._held.pop(key, [])
+        waiting = [*(e for e, _ in held), *self._early.pop(key, ())]
         if waiting:
             # The notice beat the reply: acceptance and first fill in one write when it can.
             together = await self._accept_filled(record, report, change, event, waiting[0])
@@ -447,6 +453,7 @@ class OrderService:
                 current = together
                 for early in waiting[1:]:
                     current = await self._apply_event(current, early)
+                self._observe_held(held)
                 return current
         try:
             accepted = await self._journal.update(
@@ -470,10 +477,23 @@ class OrderService:
             **_context(record),
         )
         self._by_broker[_stream_key(accepted)] = accepted.id
+        # Notices that arrived while the acceptance was being written were held too.
+        late = self._held.pop(key, [])
+        held += late
+        waiting += [e for e, _ in late]
         current = await self._apply_report(accepted, report)
         for early in waiting:
             current = await self._apply_event(current, early)
+        self._observe_held(held)
         return current
+
+    def _observe_held(self, held: Sequence[tuple[OrderEvent, float]]) -> None:
+        if self._notice_latency is None:
+            return
+        now = time.perf_counter()
+        for event, since in held:
+            if event.kind is OrderEventKind.FILLED:
+                self._notice_latency(now - since)
 
     async def _accept_filled(
         self,
@@ -1074,7 +1094,7 @@ class OrderService:
         key = (event.account_id, _day(event.at), event.order_id.lstrip("0"))
         ours_in_flight = self._sending.get(event.account_id, 0) > 0
         if key not in self._by_broker and ours_in_flight and len(self._held) < 10_000:
-            self._held.setdefault(key, []).append(event)
+            self._held.setdefault(key, []).append((event, time.perf_counter()))
             return None
         record = await self._owner(key, event.at)
         if record is None:
@@ -1097,11 +1117,14 @@ class OrderService:
         placed elsewhere (another process, an earlier run); look those up as usual."""
         keys = [key for key in self._held if key[0] == account_id]
         for key in keys:
-            for event in self._held.pop(key, ()):
+            for event, since in self._held.pop(key, ()):
                 try:
-                    await self.on_order_event(event)
+                    applied = await self.on_order_event(event)
                 except SourceError as e:  # the list read behind a settle; polling catches up
                     log.warning("orders.held_notice_failed", error=str(e), order_id=key[2])
+                    continue
+                if applied is not None:
+                    self._observe_held([(event, since)])
 
     async def _owner(self, key: tuple[str, str, str], at: datetime) -> OrderRecord | None:
         intent_id = self._by_broker.get(key)

@@ -27,6 +27,8 @@ LIST_READS = re.compile(
     re.MULTILINE,
 )
 
+TIMED = re.compile(r"^kis_stream_notice_to_state_seconds_count ([0-9.e+]+)$", re.MULTILINE)
+
 
 @dataclass
 class Served(Service):
@@ -63,10 +65,19 @@ def _events(svc: Service, name: str) -> list[dict[str, object]]:
     return [e for e in svc.events() if e.get("event") == name]
 
 
-def _list_reads(svc: Service) -> float:
+def _metrics(svc: Service) -> str:
     reply = httpx.get(f"{svc.base}/metrics", headers=OPERATOR, timeout=30)
     assert reply.status_code == 200, reply.text
-    return sum(float(n) for n in LIST_READS.findall(reply.text))
+    return reply.text
+
+
+def _timed(svc: Service) -> float:
+    found = TIMED.search(_metrics(svc))
+    return -1.0 if found is None else float(found.group(1))
+
+
+def _list_reads(svc: Service) -> float:
+    return sum(float(n) for n in LIST_READS.findall(_metrics(svc)))
 
 
 def _order(svc: Service, intent_id: str) -> dict[str, object]:
@@ -100,6 +111,9 @@ def test_a_fill_reaches_order_state_through_the_stream(service: Served) -> None:
         _until(service, lambda: _order(service, intent_id)["state"] == "filled", "not filled", 60)
         order = _order(service, intent_id)
         reads_after = _list_reads(service)
+        # Timed just after the fill's write commits; another request may read it first.
+        _until(service, lambda: _timed(service) >= 1, "no notice timed")
+        timed = _timed(service)
         subscribed = _events(service, "kis.stream.subscribed")
         recorded = _events(service, "orders.fill_recorded")
     finally:
@@ -109,3 +123,4 @@ def test_a_fill_reaches_order_state_through_the_stream(service: Served) -> None:
     assert order["filled_quantity"] == 2
     assert len(recorded) == 1
     assert reads_after == reads  # the fill came from the notice, not from the order list
+    assert timed == 1  # the stream's metrics are served with the service's

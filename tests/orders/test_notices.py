@@ -88,7 +88,10 @@ async def test_a_notice_beating_the_reply_lands_with_the_acceptance_in_one_write
     holder: dict[str, OrderService] = {}
     broker = NoticeFirst(harness, holder)
     journal = CountingJournal(harness.journal)
-    service = OrderService(journal, broker, harness.clock, sleep=harness.sleep)
+    timed: list[float] = []
+    service = OrderService(
+        journal, broker, harness.clock, sleep=harness.clock.sleep, notice_latency=timed.append
+    )
     holder["svc"] = service
     await service.recover()
     journal.calls.clear()
@@ -107,6 +110,7 @@ async def test_a_notice_beating_the_reply_lands_with_the_acceptance_in_one_write
     assert "with_broker_orders" not in journal.calls  # held, not looked up
     assert journal.calls.count("update") == 0  # acceptance went with the fill
     assert journal.calls.count("record_fill") == 1
+    assert len(timed) == 1  # the held notice is timed when it lands
 
 
 async def test_a_held_notice_of_an_order_placed_elsewhere_is_applied_after_the_send(
@@ -123,7 +127,7 @@ async def test_a_held_notice_of_an_order_placed_elsewhere_is_applied_after_the_s
     holder: dict[str, OrderService] = {}
     broker = NoticeFirst(harness, holder)
     broker.extra.append(event(theirs.broker_order_id, 2, harness.clock.now()))
-    service = OrderService(harness.journal, broker, harness.clock, sleep=harness.sleep)
+    service = OrderService(harness.journal, broker, harness.clock, sleep=harness.clock.sleep)
     holder["svc"] = service
     await service.recover()
 
