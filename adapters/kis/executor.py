@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import calendar
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 import structlog
 
+from adapters.http.krx import kst_day
+from adapters.http.orders import OnChange, OrderEvents, OrderWrites, listed_since
 from adapters.kis import mapping
 from adapters.kis.client import KisClient
 from adapters.kis.endpoints import (
@@ -20,13 +22,20 @@ from adapters.kis.endpoints import (
 from adapters.kis.endpoints import ORDER_RVSECNCL as CANCEL
 from adapters.kis.errors import boundary
 from adapters.kis.schemas import DailyPage, DailyRow, OrderReply
-from orchestrator.domain.errors import OrderOutcomeUnknown, OrderRejected
+from orchestrator.domain.errors import OrderRejected
 from orchestrator.domain.model import AccountRef, OrderIntent, OrderReport, Side
 from orchestrator.ports import Clock
 
 log = structlog.get_logger(__name__)
 
-OnChange = Callable[[AccountRef], None]
+EVENTS = OrderEvents(
+    accepted="kis.order_accepted",
+    rejected="kis.order_rejected",
+    outcome_unknown="kis.order_outcome_unknown",
+    cancelled="kis.order_cancelled",
+    cancel_rejected="kis.cancel_rejected",
+    cancel_outcome_unknown="kis.cancel_outcome_unknown",
+)
 
 
 def months_back(day: date, months: int) -> date:
@@ -65,7 +74,8 @@ class KisOrderExecutor:
     refusal before acceptance (EGW00201, or a token refused and renewed), never after a lost
     reply or a 5xx, which raise OrderOutcomeUnknown (settle with `orders_since`). Business
     refusals raise OrderRejected with KIS's code. `on_change(account)` runs after anything that
-    may have moved cash or holdings (the account source drops its display cache).
+    may have moved cash or holdings (the account source drops its display cache). Outcomes are
+    handled and logged (`kis.order_*`, `kis.cancel_*`) by the shared `adapters.http.orders`.
     """
 
     # ORD_QTY is a 10-character string field (spec §4.1): the most one request can carry.
@@ -76,7 +86,7 @@ class KisOrderExecutor:
     ) -> None:
         self._client = client
         self._clock = clock
-        self._on_change = on_change
+        self._writes = OrderWrites(EVENTS, on_change)
 
     @property
     def name(self) -> str:
@@ -86,34 +96,15 @@ class KisOrderExecutor:
         """Send the order exactly once; the broker's acknowledgement (state ACCEPTED)."""
         endpoint = ORDER_CASH_BUY if intent.side is Side.BUY else ORDER_CASH_SELL
         body = mapping.cash_order_body(intent)  # a ValueError here is our bug, nothing was sent
-        try:
+
+        async def send() -> OrderReport:
             reply = await self._client.send(endpoint, body=body, sending_order=True)
             with boundary(self.name, sending_order=True):
-                report = mapping.report_from_order(
+                return mapping.report_from_order(
                     OrderReply.parse(reply.data), intent, self._clock.now()
                 )
-        except OrderRejected as e:
-            log.info("kis.order_rejected", intent_id=intent.id, symbol=intent.symbol, code=e.code)
-            raise
-        except OrderOutcomeUnknown as e:
-            log.warning(
-                "kis.order_outcome_unknown",
-                intent_id=intent.id,
-                symbol=intent.symbol,
-                reason=e.detail,
-            )
-            self._changed(intent.account)
-            raise
-        self._changed(intent.account)
-        log.info(
-            "kis.order_accepted",
-            intent_id=intent.id,
-            order_id=report.order_id,
-            symbol=intent.symbol,
-            side=str(intent.side),
-            quantity=intent.quantity,
-        )
-        return report
+
+        return await self._writes.submit(intent, send)
 
     async def cancel(self, order: OrderReport) -> OrderReport:
         """Cancel the unfilled remainder (order-rvsecncl `02`, all remaining quantity).
@@ -125,22 +116,12 @@ class KisOrderExecutor:
         if not order.branch:
             order = await self._with_branch(order)
         body = mapping.cancel_body(order)
-        try:
+
+        async def send() -> dict[str, object]:
             reply = await self._client.send(CANCEL, body=body, sending_order=True)
-        except OrderRejected as e:
-            log.info("kis.cancel_rejected", order_id=order.order_id, code=e.code)
-            raise
-        except OrderOutcomeUnknown:
-            log.warning("kis.cancel_outcome_unknown", order_id=order.order_id)
-            self._changed(order.account)
-            raise
-        self._changed(order.account)
-        log.info(
-            "kis.order_cancelled",
-            order_id=order.order_id,
-            cancel_order_id=mapping.cancel_order_id(OrderReply.parse(reply.data)),
-        )
-        return mapping.cancelled(order)
+            return {"cancel_order_id": mapping.cancel_order_id(OrderReply.parse(reply.data))}
+
+        return await self._writes.cancel(order, send)
 
     async def orders_since(self, account: AccountRef, since: datetime) -> Sequence[OrderReport]:
         """Every order KIS lists for the account placed at or after `since`, oldest first.
@@ -148,11 +129,10 @@ class KisOrderExecutor:
         Reads inquire-daily-ccld over every page (and the >3-month TR for older days), so an
         order whose reply was lost is found here. Safe to repeat.
         """
-        today = mapping.kst_day(self._clock.now())
-        rows = await read_daily_rows(self._client, account, mapping.kst_day(since), today)
+        today = kst_day(self._clock.now())
+        rows = await read_daily_rows(self._client, account, kst_day(since), today)
         with boundary(self.name):
-            reports = mapping.reports_from_daily(rows, account)
-        return [report for report in reports if report.placed_at >= since]
+            return listed_since(mapping.reports_from_daily(rows, account), since)
 
     async def _with_branch(self, order: OrderReport) -> OrderReport:
         listed = await self.orders_since(order.account, order.placed_at - timedelta(minutes=5))
@@ -160,7 +140,3 @@ class KisOrderExecutor:
             if found.order_id.lstrip("0") == order.order_id.lstrip("0"):
                 return found
         raise OrderRejected(self.name, f"order {order.order_id} is not in KIS's order list")
-
-    def _changed(self, account: AccountRef) -> None:
-        if self._on_change is not None:
-            self._on_change(account)

@@ -8,10 +8,10 @@ KST (the wall clock of every KIS date, time and expiry string) is applied here a
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from adapters.http.krx import cancelled, kst_date, parse_kst, wire_int
 from adapters.http.tokens import IssuedToken
 from adapters.kis.schemas import (
     BalanceRow,
@@ -38,7 +38,7 @@ from orchestrator.domain.model import (
     Transaction,
 )
 from orchestrator.domain.money import ZERO, to_money
-from orchestrator.domain.timeutil import KST, to_kst
+from orchestrator.domain.timeutil import KST
 
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 VENUE = "KRX"  # paper accepts KRX only (spec §4.1); the adapter places every order there
@@ -64,36 +64,6 @@ def quantity(value: str, *, field: str = "qty") -> int:
     if number != number.to_integral_value():
         raise PayloadError(f"{field}: not a whole number of shares")
     return int(number)
-
-
-def wire_int(value: Decimal | int) -> str:
-    """A KRW price or a quantity as KIS wants it: digits only (spec §3)."""
-    number = Decimal(value)
-    if number != number.to_integral_value() or number < 0:
-        raise ValueError(f"KRX prices and quantities are whole non-negative numbers, not {value}")
-    return str(int(number))
-
-
-def kst_date(at: datetime) -> str:
-    """`YYYYMMDD` of an aware datetime in KST."""
-    return to_kst(at).strftime("%Y%m%d")
-
-
-def kst_day(at: datetime) -> date:
-    return to_kst(at).date()
-
-
-def parse_kst(day: str, clock: str = "") -> datetime | None:
-    """`YYYYMMDD` (+ optional `HHMMSS`) KST wall-clock strings as an aware datetime."""
-    day, clock = day.strip(), clock.strip()
-    try:
-        parsed_day = date(int(day[:4]), int(day[4:6]), int(day[6:8]))
-        parsed_time = (
-            time(int(clock[:2]), int(clock[2:4]), int(clock[4:6])) if len(clock) == 6 else time(0)
-        )
-    except (ValueError, IndexError):
-        return None
-    return datetime.combine(parsed_day, parsed_time, tzinfo=KST)
 
 
 def parse_expiry(text: str) -> datetime | None:
@@ -364,14 +334,6 @@ def _report_from_row(row: DailyRow, account: AccountRef) -> OrderReport:
         branch=row.ord_gno_brno.strip(),
         cancelled=cancelled,
     )
-
-
-def cancelled(report: OrderReport) -> OrderReport:
-    """The report with its unfilled remainder cancelled (fills are kept)."""
-    state = report.state
-    if state in (OrderState.ACCEPTED, OrderState.PARTIALLY_FILLED):
-        state = OrderState.CANCELLED
-    return replace(report, cancelled=True, state=state)
 
 
 def reports_from_daily(rows: Sequence[DailyRow], account: AccountRef) -> list[OrderReport]:

@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 import structlog
 
+from adapters.http.krx import kst_day
+from adapters.http.orders import OnChange, OrderEvents, OrderWrites, listed_since
 from adapters.kiwoom import mapping
 from adapters.kiwoom.client import KiwoomClient
 from adapters.kiwoom.endpoints import BUY, CANCEL, HISTORY, SELL
 from adapters.kiwoom.errors import boundary
 from adapters.kiwoom.schemas import HistoryRow, OrderReply
-from orchestrator.domain.errors import OrderOutcomeUnknown, OrderRejected
 from orchestrator.domain.model import AccountRef, OrderIntent, OrderReport, Side
 from orchestrator.ports import Clock
 
 log = structlog.get_logger(__name__)
 
-OnChange = Callable[[AccountRef], None]
+EVENTS = OrderEvents(
+    accepted="kiwoom.order_accepted",
+    rejected="kiwoom.order_rejected",
+    outcome_unknown="kiwoom.order_outcome_unknown",
+    cancelled="kiwoom.order_cancelled",
+    cancel_rejected="kiwoom.cancel_rejected",
+    cancel_outcome_unknown="kiwoom.cancel_outcome_unknown",
+)
 MAX_HISTORY_DAYS = 31  # kt00007 is asked day by day; older intents are long settled
 
 
@@ -46,6 +54,8 @@ class KiwoomOrderExecutor:
     `submit` sends once through the resilient layer as a write: again only after a refusal
     before acceptance (1700/429, or a token refused and renewed), never after a lost reply or a
     5xx, which raise OrderOutcomeUnknown (settle with `orders_since`, read from kt00007).
+    Outcomes are handled and logged (`kiwoom.order_*`, `kiwoom.cancel_*`) by the shared
+    `adapters.http.orders`.
     """
 
     def __init__(
@@ -53,7 +63,7 @@ class KiwoomOrderExecutor:
     ) -> None:
         self._client = client
         self._clock = clock
-        self._on_change = on_change
+        self._writes = OrderWrites(EVENTS, on_change)
 
     @property
     def name(self) -> str:
@@ -62,54 +72,29 @@ class KiwoomOrderExecutor:
     async def submit(self, intent: OrderIntent) -> OrderReport:
         tr = BUY if intent.side is Side.BUY else SELL
         body = mapping.order_body(intent, self._client.settings.venue)
-        try:
+
+        async def send() -> OrderReport:
             reply = await self._client.send(tr, body, sending_order=True)
             with boundary(self.name, sending_order=True):
-                report = mapping.report_from_order(
+                return mapping.report_from_order(
                     OrderReply.parse(reply.data), intent, self._clock.now()
                 )
-        except OrderRejected as e:
-            log.info("kiwoom.order_rejected", intent_id=intent.id, code=e.code)
-            raise
-        except OrderOutcomeUnknown as e:
-            log.warning("kiwoom.order_outcome_unknown", intent_id=intent.id, reason=e.detail)
-            self._changed(intent.account)
-            raise
-        self._changed(intent.account)
-        log.info(
-            "kiwoom.order_accepted",
-            intent_id=intent.id,
-            order_id=report.order_id,
-            symbol=intent.symbol,
-            side=str(intent.side),
-            quantity=intent.quantity,
-        )
-        return report
+
+        return await self._writes.submit(intent, send)
 
     async def cancel(self, order: OrderReport) -> OrderReport:
         """kt10003 with `cncl_qty` "0": the whole unfilled remainder."""
         body = mapping.cancel_body(order, self._client.settings.venue)
-        try:
+
+        async def send() -> dict[str, object]:
             await self._client.send(CANCEL, body, sending_order=True)
-        except OrderRejected as e:
-            log.info("kiwoom.cancel_rejected", order_id=order.order_id, code=e.code)
-            raise
-        except OrderOutcomeUnknown:
-            log.warning("kiwoom.cancel_outcome_unknown", order_id=order.order_id)
-            self._changed(order.account)
-            raise
-        self._changed(order.account)
-        log.info("kiwoom.order_cancelled", order_id=order.order_id)
-        return mapping.cancelled(order)
+            return {}
+
+        return await self._writes.cancel(order, send)
 
     async def orders_since(self, account: AccountRef, since: datetime) -> Sequence[OrderReport]:
         """Every order kt00007 lists for the account placed at or after `since`, oldest first."""
-        today = mapping.kst_day(self._clock.now())
-        rows = await read_history(self._client, mapping.kst_day(since), today)
+        today = kst_day(self._clock.now())
+        rows = await read_history(self._client, kst_day(since), today)
         with boundary(self.name):
-            reports = mapping.reports_from_history(rows, account)
-        return [report for report in reports if report.placed_at >= since]
-
-    def _changed(self, account: AccountRef) -> None:
-        if self._on_change is not None:
-            self._on_change(account)
+            return listed_since(mapping.reports_from_history(rows, account), since)

@@ -8,10 +8,10 @@ wall clock of every Kiwoom date, time and expiry string) is applied here and now
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
-from datetime import date, datetime, time
+from datetime import date, datetime
 from decimal import Decimal
 
+from adapters.http.krx import cancelled, kst_date, parse_kst, wire_int
 from adapters.http.tokens import IssuedToken
 from adapters.kiwoom.schemas import (
     BalanceRow,
@@ -37,7 +37,6 @@ from orchestrator.domain.model import (
     Transaction,
 )
 from orchestrator.domain.money import ZERO, to_money
-from orchestrator.domain.timeutil import KST, to_kst
 
 # Kiwoom Securities' KFTC standard code; the core knows it only as a code.
 INSTITUTION = Institution.named("264", "kiwoom")
@@ -75,33 +74,6 @@ def symbol(stk_cd: str) -> str:
     if len(code) == 7 and code[0] in PRODUCT_PREFIXES:
         code = code[1:]
     return code
-
-
-def wire_int(value: Decimal | int) -> str:
-    amount = Decimal(value)
-    if amount != amount.to_integral_value() or amount < 0:
-        raise ValueError(f"KRX prices and quantities are whole non-negative numbers, not {value}")
-    return str(int(amount))
-
-
-def kst_date(at: datetime) -> str:
-    return to_kst(at).strftime("%Y%m%d")
-
-
-def kst_day(at: datetime) -> date:
-    return to_kst(at).date()
-
-
-def parse_kst(day: str, clock: str = "") -> datetime | None:
-    day, clock = day.strip(), clock.strip().replace(":", "")
-    try:
-        parsed_day = date(int(day[:4]), int(day[4:6]), int(day[6:8]))
-        parsed_time = (
-            time(int(clock[:2]), int(clock[2:4]), int(clock[4:6])) if len(clock) == 6 else time(0)
-        )
-    except (ValueError, IndexError):
-        return None
-    return datetime.combine(parsed_day, parsed_time, tzinfo=KST)
 
 
 def mask_account(number_: str) -> str:
@@ -211,13 +183,6 @@ def report_from_order(reply: OrderReply, intent: OrderIntent, now: datetime) -> 
         order_type=intent.order_type,
         limit_price=intent.limit_price,
     )
-
-
-def cancelled(report: OrderReport) -> OrderReport:
-    state = report.state
-    if state in (OrderState.ACCEPTED, OrderState.PARTIALLY_FILLED):
-        state = OrderState.CANCELLED
-    return replace(report, cancelled=True, state=state)
 
 
 def side_of(io_tp_nm: str) -> Side:
