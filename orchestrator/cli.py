@@ -844,15 +844,33 @@ def _consent(c: Any) -> Any:
     return c.openbanking.consent
 
 
+def _consent_path(user: str) -> str:
+    return f"/api/v1/investors/{_seg(user)}/consent"
+
+
 @consent_app.command("start")
 def consent_start(user: UserOption = "demo", config: ConfigOption = None) -> None:
-    """Print the relay's authorization URL for the user to open (state and PKCE recorded)."""
-    from adapters.openbanking.consent import consent_start as start
+    """Print the relay's authorization URL for the user to open (state recorded, audited)."""
+    remote = _remote(config)
+    if remote is not None:
+        started = _remote_run(lambda: remote.call("POST", _consent_path(user)))
+        typer.echo(_CONSENT_OPEN)
+        typer.echo(started["authorize_url"])
+        if started.get("browser_url"):
+            typer.echo(f"(sandbox: the same page on this service: {started['browser_url']})")
+        return
 
     async def body(c: Any) -> Any:
-        return await start(_consent(c), user, typer.echo)
+        return await _consent(c).begin(user, actor="cli")
 
-    with_container(config, body)
+    started = with_container(config, body)
+    typer.echo(_CONSENT_OPEN)
+    typer.echo(started.url)
+
+
+_CONSENT_OPEN = (
+    "Open this URL, consent, then run `orchestrator consent finish` with the redirect URL:"
+)
 
 
 @consent_app.command("finish")
@@ -868,36 +886,71 @@ def consent_finish(
     config: ConfigOption = None,
 ) -> None:
     """Exchange the code the relay returned for tokens (encrypted at rest)."""
-    from adapters.openbanking.consent import consent_finish as finish
+    from urllib.parse import parse_qsl, urlsplit
+
+    from orchestrator.consent_cli import as_facts, format_consent
+
+    remote = _remote(config)
+    if remote is not None:
+        if redirect_url is not None:
+            query = dict(parse_qsl(urlsplit(redirect_url).query))
+        elif code is not None and state is not None:
+            query = {"code": code, "state": state}
+        else:
+            fail("give the redirect URL, or --code and --state", 2)
+        query.setdefault("client_info", user)  # the relay's redirect names the investor so
+        path = urlsplit(_callback_uri(config)).path or "/openbanking/callback"
+        done = _remote_run(lambda: remote.call("GET", path, params=query))
+        typer.echo(format_consent(done))
+        return
 
     async def body(c: Any) -> Any:
-        return await finish(
-            _consent(c), user, typer.echo, redirect_url=redirect_url, code=code, state=state
-        )
+        return await _consent(c).finish(user, redirect_url=redirect_url, code=code, state=state)
 
-    with_container(config, body)
+    typer.echo(format_consent(as_facts(with_container(config, body))))
+
+
+def _callback_uri(config: Path | None) -> str:
+    """Our consent callback (the path of openbanking.redirect_uri), served by `serve`."""
+    from adapters.openbanking.settings import OpenBankingSettings
+
+    loaded = _loaded(config, logs=False)
+    if not loaded.has("openbanking"):
+        fail("no openbanking section in the settings", 2)
+    return str(loaded.section("openbanking", OpenBankingSettings).redirect_uri)
 
 
 @consent_app.command("status")
 def consent_status(user: UserOption = "demo", config: ConfigOption = None) -> None:
-    """Whether the user's consent is granted and until when."""
-    from adapters.openbanking.consent import consent_status as status
+    """Whether the user's consent is granted and until when (KST)."""
+    from orchestrator.consent_cli import as_facts, format_consent
+
+    remote = _remote(config, read_only=True)
+    if remote is not None:
+        typer.echo(format_consent(_remote_run(lambda: remote.call("GET", _consent_path(user)))))
+        return
 
     async def body(c: Any) -> Any:
-        return await status(_consent(c), user, typer.echo)
+        return await _consent(c).status(user)
 
-    with_container(config, body)
+    typer.echo(format_consent(as_facts(with_container(config, body))))
 
 
 @consent_app.command("revoke")
 def consent_revoke(user: UserOption = "demo", config: ConfigOption = None) -> None:
-    """Revoke the user's tokens at the relay and forget them here."""
-    from adapters.openbanking.consent import consent_revoke as revoke
+    """Revoke the user's tokens at the relay and forget them here (audited)."""
+    from orchestrator.consent_cli import as_facts, format_consent
+
+    remote = _remote(config)
+    if remote is not None:
+        done = _remote_run(lambda: remote.call("DELETE", _consent_path(user)))
+        typer.echo(format_consent(done))
+        return
 
     async def body(c: Any) -> Any:
-        return await revoke(_consent(c), user, typer.echo)
+        return await _consent(c).revoke(user, actor="cli")
 
-    with_container(config, body)
+    typer.echo(format_consent(as_facts(with_container(config, body))))
 
 
 investors_app = typer.Typer(no_args_is_help=True, help="Investors and their accounts (records).")

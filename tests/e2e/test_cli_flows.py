@@ -91,3 +91,17 @@ def test_jobs_without_a_service_show_and_pause_but_never_fire() -> None:
     assert "jobs run inside `orchestrator serve`" in fire.output
     assert unknown.exit_code == 2
     assert "no job no-such-job" in unknown.output
+
+
+def test_consent_commands_without_a_service_print_one_line_in_kst() -> None:
+    status = runner.invoke(app, ["consent", "status"])
+    started = runner.invoke(app, ["consent", "start"])
+    revoked = runner.invoke(app, ["consent", "revoke"])
+
+    assert status.exit_code == 0, status.output
+    assert "demo: granted, scope 'login inquiry', token expires 20" in status.output
+    assert "KST (90 days left)" in status.output
+    assert started.exit_code == 0
+    assert "client_info=demo" in started.output
+    assert revoked.exit_code == 0
+    assert "demo: revoked" in revoked.output

@@ -78,6 +78,9 @@ def test_workflow_commands_go_through_the_running_service(service: Service, tmp_
     paused = orchestrator(service.env, "jobs", "pause", "token-upkeep")
     jobs = orchestrator(service.env, "jobs", "list")
     api_jobs = {j["id"]: j for j in service.get("/api/v1/jobs")}
+    consent = orchestrator(service.env, "consent", "status")
+    bad_code = orchestrator(service.env, "consent", "finish", "--code", "c", "--state", "s")
+    revoked = orchestrator(service.env, "consent", "revoke")
     events = service.events()
     service.stop()
 
@@ -100,11 +103,19 @@ def test_workflow_commands_go_through_the_running_service(service: Service, tmp_
     assert api_jobs["token-upkeep"]["paused"] is True
     dca_fire = api_jobs["workflow.monthly-dca-005930"]["next_fire_time"]
     assert kst(dca_fire) in jobs.stdout  # the API's instant, shown in Asia/Seoul
+    assert consent.returncode == 0, consent.stderr
+    assert "demo: granted, scope 'login inquiry', token expires 20" in consent.stdout
+    assert " KST (" in consent.stdout
+    assert bad_code.returncode == 1
+    assert "400" in bad_code.stderr
+    assert revoked.stdout.startswith("demo: revoked"), revoked.stdout + revoked.stderr
+    assert "through the service at" in revoked.stderr
     finished = {e.get("run_id") for e in events if e.get("event") == "workflow.run_finished"}
     assert {run_id, other} <= finished  # in the service's own log
     with sqlite3.connect(tmp_path / "svc.db") as conn:
         audited = set(conn.execute("SELECT actor, action, subject FROM audit_events"))
     assert ("demo-operator", "workflow.run_approved", f"workflow_run:{run_id}") in audited
     assert ("demo-operator", "workflow.run_rejected", f"workflow_run:{other}") in audited
+    assert any(a[0] == "demo-operator" and "revok" in a[1] for a in audited)
     started = {a[2] for a in audited if a[:2] == ("api:demo-operator", "workflow.run_started")}
     assert {f"workflow_run:{run_id}", f"workflow_run:{other}"} < started  # and the dry run
