@@ -39,7 +39,6 @@ from adapters.http import InProcessTransport
 from adapters.http.factory import Resilience, build_resilience
 from adapters.http.settings import ResilienceSettings
 from adapters.kis import Kis, KisSettings, KisTokens, build_kis, kis_http_client
-from adapters.kis.account import KisAccountSource
 from adapters.kis.per_investor import InvestorKey, PerInvestorKisSource
 from adapters.kis.stream import KisStream, StreamingMarketData, StreamMetrics, StreamPrices
 from adapters.notify.dedup import DedupNotifier
@@ -140,8 +139,8 @@ class Container:
     http_clients: list[httpx.AsyncClient] = field(default_factory=list)
     sandbox_apps: dict[str, Any] = field(default_factory=dict)
     kis: Kis | None = None
-    # A KIS account source over another app key (an investor's own), same layer and vault.
-    kis_for_key: Callable[[KisSettings], KisAccountSource] | None = None
+    # The KIS stack over another app key (an investor's own), same layer and vault.
+    kis_for_key: Callable[[KisSettings], Kis] | None = None
     # Real time (kis.realtime): stream prices shared by valuation, and the running session.
     kis_prices: StreamPrices | None = None
     kis_stream: KisStream | None = None
@@ -397,8 +396,8 @@ def build(
         vault = LockedSecrets(secrets, NamedLocks(db))
         container.kis = build_kis(kis_settings, container.resilience, vault, http, clock=clock)
         kis_http, kis_vault = http, vault
-        container.kis_for_key = lambda s: (
-            build_kis(s, container.resilience, kis_vault, kis_http, clock=clock).accounts
+        container.kis_for_key = lambda s: build_kis(
+            s, container.resilience, kis_vault, kis_http, clock=clock
         )
         container.investors.set_key_prover(
             "kis", _kis_key_prover(container, kis_settings, http, vault)
@@ -539,13 +538,18 @@ def _build_services(c: Container) -> None:
     sources: dict[str, AccountSource] = {}
     order_sources: dict[str, Any] = {}
     executors: dict[str, OrderExecutor] = {}
+    kis_reads: AccountSource | PerInvestorKisSource | None = None
     if c.kis is not None:
-        sources[c.kis.accounts.name] = _kis_source(c, c.kis)
+        kis_reads = _kis_source(c, c.kis)
+        sources[c.kis.accounts.name] = kis_reads
         executors[c.kis.executor.name] = c.kis.executor
     for broker in c.brokers.values():
         sources[broker.accounts.name] = broker.accounts
         executors[broker.executor.name] = broker.executor
     order_sources.update(executors)
+    if isinstance(kis_reads, PerInvestorKisSource):
+        # Reconciliation reads each investor's KIS order list with their own key too.
+        order_sources[kis_reads.name] = kis_reads
     if c.openbanking is not None:
         sources[c.openbanking.source.name] = c.openbanking.source
     recon_settings = c.loaded.section("reconciliation", ReconciliationSettings)
@@ -656,7 +660,7 @@ class SandboxSession:
         return self._session == "open"
 
 
-def _kis_source(c: Container, kis: Kis) -> AccountSource:
+def _kis_source(c: Container, kis: Kis) -> AccountSource | PerInvestorKisSource:
     """`kis` reads with each investor's own attached key (else the configured one)."""
     if c.kis_for_key is None:
         return kis.accounts
@@ -676,7 +680,7 @@ def _kis_source(c: Container, kis: Kis) -> AccountSource:
             account_id=own[0] if own else f"kis-{investor_id}",
         )
 
-    return PerInvestorKisSource(kis.accounts, kis.client.settings, key_of, c.kis_for_key, c.clock)
+    return PerInvestorKisSource(kis, key_of, c.kis_for_key, c.clock)
 
 
 def _kis_key_prover(

@@ -1,6 +1,7 @@
 """KIS reads with each investor's own app key (KIS issues a key per customer account).
 
-`PerInvestorKisSource` is the `kis` AccountSource when investors bring keys: for an investor with
+`PerInvestorKisSource` is the `kis` AccountSource (and the `kis` order list reconciliation reads)
+when investors bring keys: for an investor with
 an attached credential it reads through a KIS stack built from that key — its own token (stored
 under the key's fingerprint, the 1-per-minute issuance rule kept by `KisTokens`, shared across
 replicas through the token vault's locks) and its own rate budget (the limiter key is
@@ -19,9 +20,9 @@ from datetime import date, datetime, timedelta
 
 from pydantic import SecretStr
 
-from adapters.kis.account import KisAccountSource
+from adapters.kis import Kis
 from adapters.kis.settings import KisSettings
-from orchestrator.domain.model import AccountRef, CashBalance, Position, Transaction
+from orchestrator.domain.model import AccountRef, CashBalance, OrderReport, Position, Transaction
 from orchestrator.ports import Clock
 
 
@@ -38,13 +39,13 @@ class InvestorKey:
 
 
 KeyLookup = Callable[[str], Awaitable[InvestorKey | None]]
-BuildSource = Callable[[KisSettings], KisAccountSource]
+BuildKis = Callable[[KisSettings], Kis]
 
 
 @dataclass
 class _Held:
     version: str | None
-    source: KisAccountSource
+    kis: Kis
     checked_at: datetime
 
 
@@ -53,16 +54,15 @@ class PerInvestorKisSource:
 
     def __init__(
         self,
-        default: KisAccountSource,
-        base: KisSettings,
+        default: Kis,
         lookup: KeyLookup,
-        build: BuildSource,
+        build: BuildKis,
         clock: Clock,
         *,
         recheck_seconds: float = 60.0,
     ) -> None:
         self._default = default
-        self._base = base
+        self._base = default.client.settings
         self._lookup = lookup
         self._build = build
         self._clock = clock
@@ -71,25 +71,26 @@ class PerInvestorKisSource:
 
     @property
     def name(self) -> str:
-        return self._default.name
+        return self._default.accounts.name
 
     def held(self) -> Mapping[str, str | None]:
         """Investor -> credential version of the stack in use (None: the default key)."""
         return {k: v.version for k, v in self._held.items()}
 
-    async def source_for(self, investor_id: str) -> KisAccountSource:
+    async def kis_for(self, investor_id: str) -> Kis:
+        """The KIS stack of the investor's own key (else the configured one)."""
         now = self._clock.now()
         held = self._held.get(investor_id)
         if held is not None and now - held.checked_at < self._recheck:
-            return held.source
+            return held.kis
         key = await self._lookup(investor_id)
         version = None if key is None else key.version
         if held is not None and held.version == version:
             held.checked_at = now
-            return held.source
-        source = self._default if key is None else self._build(self._settings(investor_id, key))
-        self._held[investor_id] = _Held(version, source, now)
-        return source
+            return held.kis
+        kis = self._default if key is None else self._build(self._settings(investor_id, key))
+        self._held[investor_id] = _Held(version, kis, now)
+        return kis
 
     def _settings(self, investor_id: str, key: InvestorKey) -> KisSettings:
         return self._base.model_copy(
@@ -104,17 +105,22 @@ class PerInvestorKisSource:
         )
 
     async def accounts(self, user_id: str) -> Sequence[AccountRef]:
-        return await (await self.source_for(user_id)).accounts(user_id)
+        return await (await self.kis_for(user_id)).accounts.accounts(user_id)
 
     async def cash(self, account: AccountRef, *, fresh: bool = False) -> CashBalance:
-        return await (await self.source_for(account.user_id)).cash(account, fresh=fresh)
+        return await (await self.kis_for(account.user_id)).accounts.cash(account, fresh=fresh)
 
     async def positions(self, account: AccountRef, *, fresh: bool = False) -> Sequence[Position]:
-        return await (await self.source_for(account.user_id)).positions(account, fresh=fresh)
+        kis = await self.kis_for(account.user_id)
+        return await kis.accounts.positions(account, fresh=fresh)
 
     async def transactions(
         self, account: AccountRef, start: date, end: date
     ) -> AsyncIterator[Transaction]:
-        source = await self.source_for(account.user_id)
-        async for move in source.transactions(account, start, end):
+        kis = await self.kis_for(account.user_id)
+        async for move in kis.accounts.transactions(account, start, end):
             yield move
+
+    async def orders_since(self, account: AccountRef, since: datetime) -> Sequence[OrderReport]:
+        """The broker's order list of the account, read with its owner's key."""
+        return await (await self.kis_for(account.user_id)).executor.orders_since(account, since)

@@ -56,6 +56,9 @@ async def test_each_investor_reconciles_with_their_own_kis_key(service: Any) -> 
 
     report = await container.reconcile.run_once(trigger="test", users=["kim", "lee", "demo"])
 
+    # Clean: cash, holdings and the broker's order list were all read with each one's own key
+    # (with the configured key the order list of their account is OPSQ2000, a stale source).
+    assert report.status == "clean", [b.detail for b in report.breaks]
     by_user = {p.user_id: p for p in report.portfolios}
     for who in ("kim", "lee"):
         assert by_user[who].stale_accounts == ()
