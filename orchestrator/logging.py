@@ -31,9 +31,12 @@ _ACCOUNT_KEY = re.compile(
     r"|real_name_id|user_ci)",
     re.IGNORECASE,
 )
-# Keys whose values are personal names.
+# Keys whose values are a person's name (KFTC's account_holder_name, wd_/dps_ variants,
+# req_/recv_client_name, user_name, real_name; our display_name). A bare `name` is not one of them:
+# it names instruments, workflows, jobs and accounts, which an operator must be able to read.
 _NAME_KEY = re.compile(
-    r"(^|_)(name|holder|display_name|user_name|account_holder_name|print_content)$",
+    r"(^|_)(holder|holder_name|client_name|user_name|real_name|display_name|investor_name"
+    r"|owner_name|person_name|customer_name|full_name|print_content)$",
     re.IGNORECASE,
 )
 # Harmless keys that match the patterns above but hold no personal data.
@@ -61,9 +64,12 @@ _BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+")
 # 10+ digits, optionally broken by dashes: account numbers (KIS "CANO-PRDT" is 10), phone
 # numbers, fintech_use_num (24), resident ids. ISO dates (8 digits) stay readable.
 _LONG_NUMBER = re.compile(r"(?<![\w-])\d(?:-?\d){9,}(?![\w-])")
+# `key=value` / `"key": "value"` inside free text: any key naming a token (`token=`,
+# `access_token=`, `approval_key`), an app key or secret, a password or a credential.
 _KEYVALUE_SECRET = re.compile(
-    r"(?i)((?:access_token|refresh_token|appkey|appsecret|app_key|app_secret|client_secret"
-    r"|password|secret)[\"']?\s*[:=]\s*[\"']?)[^\"'&,\s}]+"
+    r"(?i)((?<![a-z])(?:[a-z_]*token|appkey|appsecret|app_key|app_secret|client_secret|secretkey"
+    r"|secret_key|approval_key|hashkey|api_key|apikey|password|passwd|secret|credential)"
+    r"[\"']?\s*[:=]\s*[\"']?)[^\"'&,\s}]+"
 )
 
 
@@ -115,6 +121,40 @@ def scrub(value: Any, key: str | None = None) -> Any:
         return [scrub(v) for v in value]
     if isinstance(value, BaseException):
         return scrub_text(f"{type(value).__name__}: {value}")
+    return value
+
+
+# A stored key that names the secret itself (`app_secret`, `access_token`), not one that only
+# mentions it (`credentials_deleted: none`, `token_expires_at`): kept records stay readable.
+_SECRET_VALUE_KEY = re.compile(
+    r"(token|secret|password|passwd|authorization|app_?key|api_?key|hashkey|approval_key"
+    r"|cookie|private_key|encryption_key|credential)$",
+    re.IGNORECASE,
+)
+
+
+def mask_at_rest(value: Any, key: str | None = None) -> Any:
+    """What may be stored of free text and audit detail: secrets, long numbers and person names
+    masked, everything else (ids, codes, amounts, dates) kept readable.
+
+    The one masking rule for the database: an order's last error, the kill switch's reason and
+    audit detail quote vendor messages and operator text, which can carry an account number or a
+    token. Unlike `scrub`, an `account` key keeps an internal id like "kis-main" readable: only
+    its long digits are masked (by the text scrub).
+    """
+    if key is not None and key not in _ALLOWED_KEYS:
+        if _SECRET_VALUE_KEY.search(key):
+            return REDACTED if value not in (None, "") else value
+        if _NAME_KEY.search(key) and isinstance(value, str):
+            return mask_name(value)
+    if isinstance(value, SecretStr):
+        return REDACTED
+    if isinstance(value, str):
+        return scrub_text(value)
+    if isinstance(value, Mapping):
+        return {str(k): mask_at_rest(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_at_rest(v) for v in value]
     return value
 
 

@@ -8,6 +8,7 @@ head.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from adapters.db.engine import Database
 from adapters.db.tables import AuditEventRow
 from orchestrator.domain.model import AuditEvent
 from orchestrator.domain.timeutil import to_utc
+from orchestrator.logging import mask_at_rest
 
 GENESIS = "0" * 64
 _MAX_RACE_RETRIES = 20
@@ -121,6 +123,10 @@ async def append_in(session: AsyncSession, event: AuditEvent) -> None:
         )
     ).scalar_one_or_none()
     prev = head or GENESIS
+    # Every audit event passes here: its detail (reasons, vendor messages) is masked before it
+    # is hashed and kept, so the chain verifies over what is stored and no full account number
+    # or token is at rest in the log.
+    event = dataclasses.replace(event, detail=mask_at_rest(dict(event.detail)))
     session.add(
         AuditEventRow(
             at=to_utc(event.at),

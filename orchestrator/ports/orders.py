@@ -19,6 +19,7 @@ from orchestrator.domain.errors import OrchestratorError
 from orchestrator.domain.model import AuditEvent, Fill, OrderIntent, OrderState
 from orchestrator.domain.money import check_money, check_quantity
 from orchestrator.domain.timeutil import check_aware
+from orchestrator.logging import mask_at_rest
 
 
 class CancelState(StrEnum):
@@ -68,6 +69,7 @@ class OrderRecord:
         check_quantity(self, "attempts", "filled_quantity")
         check_money(self, "avg_fill_price")
         check_aware(self, "updated_at", "submitted_at", "resolved_at", "cancel_requested_at")
+        _mask_error(self)
 
     @property
     def id(self) -> str:
@@ -107,6 +109,14 @@ class OrderChange:
     def __post_init__(self) -> None:
         check_money(self, "avg_fill_price")
         check_aware(self, "at", "submitted_at", "resolved_at", "cancel_requested_at")
+        _mask_error(self)
+
+
+def _mask_error(entry: OrderRecord | OrderChange) -> None:
+    # last_error quotes vendor messages and exceptions (an account number, a token in a URL):
+    # masked here, so that no writer of the journal can store it whole.
+    if entry.last_error is not None:
+        object.__setattr__(entry, "last_error", mask_at_rest(entry.last_error))
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from orchestrator.domain.model import (
 )
 from orchestrator.domain.money import ZERO, check_money, check_quantity
 from orchestrator.domain.timeutil import check_aware
+from orchestrator.logging import mask_at_rest
 
 JsonObject = Mapping[str, object]
 """A JSON-ready mapping (str keys; str/int/bool/None/list/dict values; money as strings)."""
@@ -359,6 +360,9 @@ class KillSwitchState:
 
     def __post_init__(self) -> None:
         check_aware(self, "updated_at")
+        # The operator's reason is free text (it may quote an account number or a token): masked
+        # before it is stored, shown or audited.
+        object.__setattr__(self, "reason", mask_at_rest(self.reason))
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready form for the API."""
