@@ -71,7 +71,8 @@ class RunWorkflowIn(BaseModel):
 
 
 class PlaceOrderIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: a quantity of 1.0 or "1" is refused, not read as 1 (an order is said exactly).
+    model_config = ConfigDict(extra="forbid", strict=True)
     user: str | None = Field(default=None, min_length=1, max_length=64)
     symbol: str = Field(pattern=r"^[0-9]{6}$", description="6-digit KRX code")
     side: Literal["buy", "sell"]
@@ -133,7 +134,7 @@ def _unavailable(what: str) -> HTTPException:
 def commands_router(deps: CommandDeps) -> APIRouter:
     operator = Depends(authenticator(deps.keys)("operator"))
     router = APIRouter(prefix="/api/v1", responses=AUTH_RESPONSES)
-    refused = error_responses(409, 422, 503)
+    refused = error_responses(404, 409, 422, 503)
 
     @router.post(
         "/orders",
@@ -199,7 +200,7 @@ def commands_router(deps: CommandDeps) -> APIRouter:
         "/reconciliations/tasks/{task_id}",
         response_model=ReconcileProgressOut,
         dependencies=[operator],
-        responses=error_responses(404),
+        responses={**MUTATION_RESPONSES, **error_responses(404)},
         tags=["reconciliation"],
     )
     async def reconcile_progress(

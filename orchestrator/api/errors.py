@@ -15,7 +15,10 @@ ValueError; this table decides the status, by what the caller should do next:
     any other OrchestratorError  500  (IntegrityError: our records are inconsistent)
 
 The reply is `{"detail": "<message>", "error": "<ErrorClass>"}`; messages are the errors' own
-(they carry no secrets: adapters translate vendor errors at their boundary).
+(they carry no secrets: adapters translate vendor errors at their boundary). A request FastAPI
+itself refuses (a body or parameter that fails its declared model) is answered in the same shape,
+`{"detail": "quantity: Input should be greater than 0", "error": "InvalidRequest"}`, and the
+OpenAPI documents that one shape for every 422, so a client parses one error body.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import math
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -75,12 +79,64 @@ def error_response(error: OrchestratorError) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=status_of(error), headers=headers)
 
 
+_MAX_DETAIL = 500
+
+
+def validation_detail(error: RequestValidationError) -> str:
+    """`field: message` for each refused field (where: body, query, path or header dropped)."""
+    parts = []
+    for item in error.errors():
+        loc = [str(p) for p in item.get("loc", ())]
+        where = ".".join(loc[1:] if len(loc) > 1 else loc) or "request"
+        parts.append(f"{where}: {item.get('msg', 'invalid')}")
+    return "; ".join(parts)[:_MAX_DETAIL] or "invalid request"
+
+
 def install_error_mapping(app: FastAPI) -> None:
     async def handle(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, OrchestratorError)
         return error_response(exc)
 
+    async def handle_validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        body = ErrorOut(detail=validation_detail(exc), error=InvalidRequest.__name__)
+        return JSONResponse(body.model_dump(), status_code=422)
+
     app.add_exception_handler(OrchestratorError, handle)
+    app.add_exception_handler(RequestValidationError, handle_validation)
+    _document_one_422_shape(app)
+
+
+def _document_one_422_shape(app: FastAPI) -> None:
+    """Every documented 422 (FastAPI's own included) points at ErrorOut, the body it really is."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.setdefault(
+            "ErrorOut", ErrorOut.model_json_schema(ref_template="#/components/schemas/{model}")
+        )
+        content = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.get("responses") if isinstance(operation, dict) else None
+                if responses is None:
+                    continue
+                # Any route can answer 422 (an unknown query parameter is refused everywhere).
+                responses.setdefault("422", {"description": "Invalid or refused request"})
+                responses["422"]["content"] = content
+                if "requestBody" in operation:
+                    # FastAPI answers a body it cannot decode with its own 400.
+                    responses.setdefault("400", {"description": "The body is not valid JSON"})
+        for unused in ("HTTPValidationError", "ValidationError"):
+            components.pop(unused, None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:

@@ -25,7 +25,14 @@ from orchestrator.api.auth import (
 )
 from orchestrator.api.errors import error_responses
 from orchestrator.domain.errors import NotFound
-from orchestrator.domain.investors import Credential, Investor, InvestorAccount
+from orchestrator.domain.investors import (
+    ACCOUNT_ID,
+    INVESTOR_ID,
+    SOURCE_NAME,
+    Credential,
+    Investor,
+    InvestorAccount,
+)
 from orchestrator.domain.model import Institution
 from orchestrator.services.investors import InvestorService
 
@@ -35,7 +42,8 @@ class _In(BaseModel):
 
 
 class InvestorIn(_In):
-    id: str = Field(min_length=1, max_length=64)
+    # The pattern is the domain's rule, declared so that the OpenAPI tells clients what an id is.
+    id: str = Field(min_length=1, max_length=64, pattern=INVESTOR_ID.pattern)
     display_name: str = Field(default="", max_length=200)
 
 
@@ -44,8 +52,8 @@ class DisableIn(_In):
 
 
 class AccountIn(_In):
-    id: str = Field(min_length=1, max_length=64)
-    source: str = Field(min_length=1, max_length=40)
+    id: str = Field(min_length=1, max_length=64, pattern=ACCOUNT_ID.pattern)
+    source: str = Field(min_length=1, max_length=40, pattern=SOURCE_NAME.pattern)
     institution: str = Field(default="", max_length=10)
     kind: str = Field(default="", max_length=20)
     name: str = Field(default="", max_length=200)

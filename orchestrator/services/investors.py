@@ -26,6 +26,7 @@ from orchestrator.domain.errors import (
     InvalidRequest,
     NotFound,
     RequestRefused,
+    StateConflict,
 )
 from orchestrator.domain.investors import (
     ACCOUNT_ID,
@@ -446,7 +447,7 @@ class InvestorService:
         token; a refusal raises InvalidRequest with KIS's code and message and stores nothing."""
         investor = await self.get(investor_id)
         if not investor.active:
-            raise InvalidRequest(f"investor {investor_id} is disabled")
+            raise StateConflict(f"investor {investor_id} is disabled")
         if env not in ("real", "paper"):
             raise InvalidRequest("env: real or paper")
         if not KIS_ACCOUNT.fullmatch(account):

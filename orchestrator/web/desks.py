@@ -11,6 +11,7 @@ from typing import Any
 
 import structlog
 
+from orchestrator.domain.errors import AccountUnknown, NotFound
 from orchestrator.domain.model import OrderType, Side
 from orchestrator.domain.money import to_money
 from orchestrator.ports.orders import OrderRecord
@@ -54,7 +55,12 @@ class ConsoleOrders:
     ) -> Mapping[str, Any]:
         if not idempotency_key:
             raise ValueError("an idempotency key is required")
-        account = await self._directory.trading_account(user_id)
+        try:
+            account = await self._directory.trading_account(user_id)
+        except AccountUnknown as e:
+            # The caller named a user with no trading account here: an id to check (404), not an
+            # upstream problem (502).
+            raise NotFound(f"user {user_id} has no trading account configured") from e
         request = OrderRequest(
             idempotency_key=idempotency_key,
             account=account,
