@@ -50,9 +50,15 @@ class AccountDirectory:
     async def trading_accounts(self, user_id: str) -> list[AccountRef]:
         """The user's trading accounts: those whose entry names the broker taking their orders
         (`orders:`), in configuration order. Any broker behind the OrderExecutor port."""
-        entries = await self._mapping.reconciled_accounts()
-        trading = {e.account for e in entries if e.user == user_id and e.orders}
-        return [ref for _, ref in await self.accounts(user_id) if ref.account_id in trading]
+        # Only the trading entries' sources are asked: an order must not wait on the open-banking
+        # relay's per-user budget (30/min) for an account it does not trade on.
+        found: list[AccountRef] = []
+        for entry in await self._mapping.reconciled_accounts():
+            if entry.user != user_id or not entry.orders or entry.source not in self._sources:
+                continue
+            refs = await self._sources[entry.source].accounts(user_id)
+            found.extend(ref for ref in refs if ref.account_id == entry.account)
+        return found
 
     async def trading_account(self, user_id: str, account_id: str | None = None) -> AccountRef:
         """The trading account `account_id` of the user, or the first one configured."""
