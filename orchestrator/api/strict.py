@@ -25,9 +25,14 @@ STRICT_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+# `openapi_extra` of a route that reads whatever query a third party sends (the open-banking
+# relay's redirect): the one kind of route exempt from the check below.
+OPEN_QUERY: dict[str, Any] = {"x-open-query": True}
+
+
 async def reject_unknown_query(request: Request) -> None:
     route = request.scope.get("route")
-    if not isinstance(route, APIRoute):
+    if not isinstance(route, APIRoute) or (route.openapi_extra or {}).get("x-open-query"):
         return
     declared = _query_params(route.dependant)
     unknown = sorted(set(request.query_params) - set(declared))

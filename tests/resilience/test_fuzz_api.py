@@ -109,8 +109,11 @@ def api_schema(base_url: str) -> BaseSchema:
 # - An order's price must sit on the KRX tick of its price band and within the day's limits, and
 #   the user must have a trading account: rules of the domain no JSON Schema can state (refused
 #   with 422/404 naming the field, before anything is recorded).
+# - The relay's consent redirect is accepted only with the single-use `state` we issued (refused
+#   with 400 and audited otherwise), which no generated query holds.
 EXEMPT_CHECKS = {
     "PUT /api/v1/investors/{investor_id}/credentials/kis": {"positive_data_acceptance"},
+    "GET /openbanking/callback": {"positive_data_acceptance"},
     "POST /api/v1/orders": {"positive_data_acceptance"},
 }
 load_all_checks()

@@ -33,10 +33,9 @@ from adapters.db import migrate
 from adapters.db.engine import Database
 from adapters.db.orders import DbOrderJournal
 from adapters.db.tables import StoredSecretRow
-from adapters.fake import FakeNotifier, FakeOrderExecutor
+from adapters.fake import FakeClock, FakeNotifier, FakeOrderExecutor
 from orchestrator import bootstrap
 from orchestrator.cli import app as cli_app
-from orchestrator.clock import FakeClock
 from orchestrator.domain.errors import OrderOutcomeUnknown, OrderRejected
 from orchestrator.logging import configure_logging, mask_name
 from orchestrator.services.order_sending import OrderPolicy
