@@ -41,12 +41,12 @@ async def started(notifier: FakeNotifier) -> AsyncIterator[bootstrap.Container]:
         yield container
 
 
-async def _buy(c: bootstrap.Container, key: str) -> str:
+async def _buy(c: bootstrap.Container, key: str, account_id: str | None = None) -> str:
     assert c.orders is not None
     assert c.directory is not None
     if not c.orders.ready:
         await c.orders.recover()
-    account = await c.directory.trading_account("demo")
+    account = await c.directory.trading_account("demo", account_id)
     record = await c.orders.place(
         OrderRequest(
             idempotency_key=key,
@@ -67,9 +67,15 @@ def _broker_orders(c: bootstrap.Container) -> list[str]:
     return [o.odno for o in broker.book.orders]
 
 
+def _kiwoom_orders(c: bootstrap.Container) -> list[str]:
+    return [o.ord_no for o in c.sandbox_apps["kiwoom"].state.kiwoom.orders]
+
+
 async def test_restarts_continue_the_same_world(env: Path) -> None:
-    """Over three restarts: clean reconciliations, no alert above warning, new order numbers."""
+    """Over three restarts: clean reconciliations, no alert above warning, new order numbers at
+    KIS and at Kiwoom (both sandboxes durable in-process), earlier orders still listed."""
     numbers: list[str] = []
+    kiwoom: list[str] = []
     for round_ in range(3):
         notifier = FakeNotifier()
         async with started(notifier) as c:
@@ -77,13 +83,16 @@ async def test_restarts_continue_the_same_world(env: Path) -> None:
             first = await c.reconcile.run_once(trigger="test")
             assert first.status == "clean", first
             numbers.append(await _buy(c, f"restart-{round_}"))
+            kiwoom.append(await _buy(c, f"restart-kw-{round_}", "kiwoom-main"))
             after = await c.reconcile.run_once(trigger="test")
             assert after.status == "clean", after
             assert set(numbers) <= set(_broker_orders(c))
+            assert set(kiwoom) <= set(_kiwoom_orders(c))
         loud = [a for a in notifier.sent if a.severity is Severity.CRITICAL]
         assert loud == [], loud
 
     assert len(set(numbers)) == 3
+    assert len(set(kiwoom)) == 3
     assert (env / "svc-sandbox.db").exists()
 
 
