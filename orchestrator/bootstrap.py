@@ -467,6 +467,13 @@ async def _run_kis_stream(c: Container) -> None:
         settings = settings.model_copy(update={"realtime": realtime})
     await _recovery_done(c)
     account = (await c.kis.accounts.accounts(settings.user_id))[0]
+    holdings = c.kis.accounts
+
+    async def held() -> list[str]:
+        # The symbols in use: the account's holdings (the display cache's read), whose prices
+        # value the portfolio, besides the configured `kis.realtime.symbols`.
+        return [p.symbol for p in await holdings.positions(account)]
+
     stream = KisStream(
         settings,
         c.kis.client,
@@ -474,6 +481,7 @@ async def _run_kis_stream(c: Container) -> None:
         clock=c.clock,
         prices=c.kis_prices,
         metrics=c.kis_stream_metrics,
+        symbols_in_use=held,
     )
     c.kis_stream = stream
     await stream.run(c.orders)

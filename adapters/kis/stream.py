@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -37,6 +38,11 @@ from orchestrator.ports.upstream import OrderEventSink
 log = structlog.get_logger(__name__)
 
 Sleep = Callable[[float], Any]
+# The symbols in use beyond the configured ones (e.g. the account's holdings), asked for at
+# every (re)connect.
+SymbolsInUse = Callable[[], Awaitable[Sequence[str]]]
+_SYMBOL = re.compile(r"^(Q\d{6}|\d{6})$")
+_SESSION_ROOM = 40  # registrations per session (spec §7.2)
 
 
 class Socket(Protocol):
@@ -141,6 +147,7 @@ class KisStream:
         prices: StreamPrices | None = None,
         metrics: StreamMetrics | None = None,
         connect: Connect = default_connect,
+        symbols_in_use: SymbolsInUse | None = None,
     ) -> None:
         self._settings = settings
         self._client = client
@@ -154,6 +161,8 @@ class KisStream:
         self._notice_tr = frames.NOTICE_TRS[settings.env]
         self._decryptor: frames.Decryptor | None = None
         self._approval: str | None = None
+        self._symbols_in_use = symbols_in_use
+        self._symbols: tuple[str, ...] = settings.realtime.symbols
         self.connected = asyncio.Event()
         self.disconnected = asyncio.Event()
         self.sessions = 0
@@ -162,10 +171,31 @@ class KisStream:
     def account(self) -> AccountRef:
         return self._account
 
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        """The symbols whose trades this session subscribes (configured first, then in use)."""
+        return self._symbols
+
     def _wanted(self) -> list[tuple[str, str]]:
         rt = self._settings.realtime
         wanted = [(self._notice_tr, rt.hts_id)] if rt.hts_id else []
-        return wanted + [(frames.TRADES, symbol) for symbol in rt.symbols]
+        return wanted + [(frames.TRADES, symbol) for symbol in self._symbols]
+
+    async def _choose_symbols(self) -> None:
+        """Configured symbols, then those in use, within the session's 40 registrations."""
+        rt = self._settings.realtime
+        chosen = list(rt.symbols)
+        if self._symbols_in_use is not None:
+            try:
+                extra = await self._symbols_in_use()
+            except SourceError as e:  # prices only: go on with the configured symbols
+                log.warning("kis.stream.symbols_unavailable", error=str(e))
+                extra = ()
+            chosen += [s for s in extra if _SYMBOL.match(s) and s not in chosen]
+        room = _SESSION_ROOM - (1 if rt.hts_id else 0)
+        if len(chosen) > room:
+            log.warning("kis.stream.symbols_capped", wanted=len(chosen), kept=room)
+        self._symbols = tuple(chosen[:room])
 
     async def run(self, sink: OrderEventSink) -> None:
         """Connect, subscribe, deliver; on any loss reconnect after 1 s, 2 s, 4 s … (capped)."""
@@ -204,6 +234,7 @@ class KisStream:
         started = time.perf_counter()
         if self._approval is None:
             self._approval = await self._client.approval_key()
+        await self._choose_symbols()
         async with self._connect(self._settings.ws_url) as ws:
             pending = set(self._wanted())
             for tr_id, tr_key in sorted(pending):
@@ -260,6 +291,13 @@ class KisStream:
                 self._decryptor = frames.Decryptor(output["key"], output["iv"])
             return tr_id, header.get("tr_key", "")
         if code.startswith("OPSP") and body.get("rt_cd") != "0":
+            key = header.get("tr_key", "")
+            if tr_id == frames.TRADES and key in self._symbols:
+                # One symbol refused (unknown code, no room): its price falls back to REST;
+                # the session and the notices go on.
+                log.warning("kis.stream.symbol_refused", symbol=key, code=code)
+                self._symbols = tuple(s for s in self._symbols if s != key)
+                return tr_id, key
             raise StreamRefused("kis", f"{code} {body.get('msg1', '')} for {tr_id}", code=code)
         return None
 

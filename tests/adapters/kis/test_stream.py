@@ -276,3 +276,73 @@ def test_fresh_stream_prices_are_dated_quotes_within_the_bound() -> None:
     assert fresh["005930"] == Quote(
         "005930", Decimal(71_000), now - timedelta(seconds=4), source="stream"
     )
+
+
+class _NoSink:
+    async def on_order_event(self, event: OrderEvent) -> object:
+        return None
+
+    async def on_stream_resumed(self, account: AccountRef) -> int:
+        return 0
+
+
+async def test_symbols_in_use_are_subscribed_and_a_refused_one_is_dropped(
+    seed_data: dict[str, Any],
+) -> None:
+    """Spec §7.2: trades of the symbols in use (here the account's holdings, besides the
+    configured ones) are subscribed at connect; a symbol the gateway refuses (OPSP8992) is
+    dropped from the session, whose notices and other prices go on."""
+    timeline, clock = shared_time()
+    app = create_app(
+        env="real", seed=seed_data, clock=clock, sleep=timeline.sleep, ws_heartbeat_seconds=None
+    )
+    hts_id = next(iter(app.state.broker.apps.values())).resolved_hts_id
+    asked: list[int] = []
+
+    async def in_use() -> list[str]:
+        asked.append(1)
+        return ["005930", "069500", "999999", "not-a-code"]
+
+    async with served(app) as port, httpx.AsyncClient() as http:
+        settings = await demo_settings(
+            app,
+            base_url=f"http://127.0.0.1:{port}",
+            realtime={
+                "url": f"ws://127.0.0.1:{port}/tryitout",
+                "hts_id": hts_id,
+                "symbols": ["005930"],
+            },
+        )
+        resilience = build_resilience(
+            ResilienceSettings(backoff_jitter_seconds=0),
+            registry=CollectorRegistry(),
+            clock=timeline,
+            sleep=timeline.sleep,
+            limiter_timer=timeline.monotonic,
+        )
+        kis = build_kis(settings, resilience, FakeTokenVault(), http, clock=timeline)
+        account = (await kis.accounts.accounts("demo"))[0]
+        stream = KisStream(
+            settings, kis.client, account, clock=timeline, sleep=timeline.sleep,
+            symbols_in_use=in_use,
+        )  # fmt: skip
+        task = asyncio.create_task(stream.run(_NoSink()))
+        try:
+            await asyncio.wait_for(stream.connected.wait(), WAIT)
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://sandbox") as raw:
+                state = (await raw.get("/_sandbox/websocket")).json()
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await resilience.aclose()
+
+    (session,) = state["sessions"]
+    assert sorted(map(tuple, session["subscriptions"])) == [
+        ("H0STCNI0", hts_id),
+        ("H0STCNT0", "005930"),
+        ("H0STCNT0", "069500"),
+    ]
+    assert stream.symbols == ("005930", "069500")
+    assert asked == [1]
+    assert stream.sessions == 1
