@@ -18,6 +18,7 @@ import asyncio
 import os
 import resource
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -29,6 +30,7 @@ import httpx
 
 from adapters.db import migrate
 from orchestrator import bootstrap
+from orchestrator.logging import configure_logging
 from orchestrator.settings import DEMO_API_KEY, load_settings
 
 OPERATOR = {"Authorization": f"Bearer {DEMO_API_KEY}"}
@@ -78,7 +80,7 @@ async def main(investors: int, concurrency: int, pg: str | None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["ORCH_DATABASE__URL"] = pg or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
         os.environ["ORCH_SECURITY__SANDBOX_KEY_FILE"] = str(Path(tmp) / "key")
-        os.environ["ORCH_LOGGING__LEVEL"] = "WARNING"
+        configure_logging("ERROR", "json", stream=sys.stderr)  # the bench prints its figures
         container = bootstrap.build(load_settings(Path("config/orchestrator.yaml")))
         await migrate.upgrade(container.db)
         app = bootstrap.build_api(container)

@@ -44,6 +44,7 @@ from adapters.kis.stream import KisStream, StreamingMarketData, StreamMetrics, S
 from adapters.notify.dedup import DedupNotifier
 from adapters.notify.log import LogNotifier
 from adapters.notify.webhook import WebhookNotifier
+from adapters.openbanking.accountinfo import AccountInfo, HeldAccounts
 from adapters.openbanking.consent import ConsentStart, ConsentStatus, OpenBankingConsent
 from adapters.openbanking.factory import OpenBanking, build_openbanking, openbanking_http_client
 from adapters.openbanking.settings import OpenBankingSettings
@@ -1084,12 +1085,30 @@ class _DiscoveringConsent:
     """The consent API's control: a consent granted through our callback is followed at once by
     account discovery (account/list), so the investor's accounts appear without another step."""
 
-    def __init__(self, consent: OpenBankingConsent, investors: InvestorService) -> None:
+    def __init__(
+        self, consent: OpenBankingConsent, investors: InvestorService, held: AccountInfo
+    ) -> None:
         self._consent = consent
         self._investors = investors
+        self._held = held
 
-    async def begin(self, user_id: str, *, actor: str) -> ConsentStart:
-        return await self._consent.begin(user_id, actor=actor)
+    async def begin(
+        self,
+        user_id: str,
+        *,
+        actor: str,
+        accountinfo_api_tran_id: str | None = None,
+        accountinfo_list_num: Sequence[str] = (),
+    ) -> ConsentStart:
+        return await self._consent.begin(
+            user_id,
+            actor=actor,
+            accountinfo_api_tran_id=accountinfo_api_tran_id,
+            accountinfo_list_num=accountinfo_list_num,
+        )
+
+    async def accountinfo(self, auth_code: str, kind: str) -> HeldAccounts:
+        return await self._held.list(auth_code, kind)
 
     async def status(self, user_id: str) -> ConsentStatus:
         return await self._consent.status(user_id)
@@ -1144,7 +1163,7 @@ def _consent_routers(container: Container, deps: ApiDeps) -> list[APIRouter]:
     return [
         consent_router(
             deps.keys,
-            _DiscoveringConsent(ob.consent, container.investors),
+            _DiscoveringConsent(ob.consent, container.investors, ob.accountinfo),
             callback_path=urlsplit(ob.settings.redirect_uri).path or "/openbanking/callback",
             known=container.investors.get,
             browser_url=browser_url,

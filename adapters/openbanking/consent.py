@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -41,6 +41,7 @@ from orchestrator.domain.errors import (
     CallbackRefused,
     ConfigError,
     ConsentRequired,
+    InvalidRequest,
     SourceError,
 )
 from orchestrator.domain.model import AuditEvent
@@ -167,8 +168,26 @@ class OpenBankingConsent:
         """Remember a fresh state (and verifier) and return the authorize URL to open."""
         return (await self.begin(user_id)).url
 
-    async def begin(self, user_id: str, *, actor: str = ACTOR) -> ConsentStart:
-        """`start` with the state's expiry, audited with who asked."""
+    async def begin(
+        self,
+        user_id: str,
+        *,
+        actor: str = ACTOR,
+        accountinfo_api_tran_id: str | None = None,
+        accountinfo_list_num: Sequence[str] = (),
+    ) -> ConsentStart:
+        """`start` with the state's expiry, audited with who asked. With an 어카운트인포 result
+        (`accountinfo_api_tran_id` and the chosen `list_num`s) the consent registers those
+        accounts (`accountinfo_yn=Y`, spec §1.1, §2.13)."""
+        extra: dict[str, str] = {}
+        if accountinfo_api_tran_id:
+            if not accountinfo_list_num:
+                raise InvalidRequest("accountinfo_list_num: pick at least one list_num")
+            extra = {
+                "accountinfo_yn": "Y",
+                "accountinfo_api_tran_id": accountinfo_api_tran_id,
+                "accountinfo_list_num": ",".join(accountinfo_list_num),
+            }
         state = secrets.token_hex(16)  # 32 characters, like the spec's samples (§4)
         verifier = secrets.token_urlsafe(48) if self._pkce else ""
         now = self._clock.now()
@@ -179,10 +198,16 @@ class OpenBankingConsent:
             scope=self._settings.scope,
             now=now,
         )
-        await self._record(now, actor, "openbanking.consent_started", user_id, {})
+        await self._record(
+            now,
+            actor,
+            "openbanking.consent_started",
+            user_id,
+            {"accounts": extra.get("accountinfo_list_num", "")},
+        )
         log.info("openbanking.consent_started", user_id=user_id)
         url = self._oauth.authorization_url(
-            state=state, verifier=verifier or None, client_info=user_id
+            state=state, verifier=verifier or None, client_info=user_id, extra=extra
         )
         return ConsentStart(user_id=user_id, url=url, state_expires_at=now + self._state_ttl)
 

@@ -8,6 +8,7 @@ import httpx
 
 from adapters.http import DisplayCache, Resilience
 from adapters.openbanking.account import OpenBankingAccountSource
+from adapters.openbanking.accountinfo import AccountInfo
 from adapters.openbanking.auth import OpenBankingOAuth, OpenBankingTokens
 from adapters.openbanking.client import OpenBankingClient, TranIds
 from adapters.openbanking.consent import OpenBankingConsent
@@ -36,6 +37,7 @@ class OpenBanking:
     source: OpenBankingAccountSource
     consent: OpenBankingConsent
     transfers: OpenBankingTransfers
+    accountinfo: AccountInfo
 
 
 def openbanking_http_client(
@@ -109,4 +111,5 @@ def build_openbanking(
         source=source,
         consent=consent,
         transfers=transfers,
+        accountinfo=AccountInfo(client, oauth),
     )

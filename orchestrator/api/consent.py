@@ -14,12 +14,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Protocol
+from decimal import Decimal
+from typing import Literal, Protocol
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.api.auth import (
     AUTH_RESPONSES,
@@ -62,8 +63,39 @@ class ConsentStarted(Protocol):
     def state_expires_at(self) -> datetime: ...
 
 
+class HeldAccountFacts(Protocol):
+    @property
+    def list_num(self) -> str: ...
+    @property
+    def institution(self) -> str: ...
+    @property
+    def masked_number(self) -> str: ...
+    @property
+    def product_name(self) -> str: ...
+    @property
+    def balance(self) -> Decimal | None: ...
+    @property
+    def deposit(self) -> Decimal | None: ...
+
+
+class HeldAccountsFacts(Protocol):
+    @property
+    def api_tran_id(self) -> str: ...
+    @property
+    def accounts(self) -> Sequence[HeldAccountFacts]: ...
+
+
 class ConsentControl(Protocol):
-    async def begin(self, user_id: str, *, actor: str) -> ConsentStarted: ...
+    async def begin(
+        self,
+        user_id: str,
+        *,
+        actor: str,
+        accountinfo_api_tran_id: str | None = None,
+        accountinfo_list_num: Sequence[str] = (),
+    ) -> ConsentStarted: ...
+
+    async def accountinfo(self, auth_code: str, kind: str) -> HeldAccountsFacts: ...
 
     async def callback(self, query: Mapping[str, str]) -> ConsentFacts: ...
 
@@ -96,6 +128,39 @@ class ConsentOut(BaseModel):
         )
 
 
+class ConsentStartIn(BaseModel):
+    """Optional: register accounts chosen from an 어카운트인포 result (accountinfo_yn=Y)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    accountinfo_api_tran_id: str | None = Field(default=None, min_length=1, max_length=40)
+    accountinfo_list_num: list[str] = Field(default_factory=list, max_length=30)
+
+
+class AccountInfoIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    auth_code: str = Field(min_length=1, max_length=100, description="From 사용자정보확인")
+    kind: Literal["bank", "savings", "securities"] = "securities"
+
+
+class HeldAccountOut(BaseModel):
+    list_num: str
+    institution: str
+    masked_number: str
+    product_name: str
+    balance: str | None
+    deposit: str | None = Field(description="예수금 (securities firms only)")
+
+
+class AccountInfoOut(BaseModel):
+    """Every account the investor holds at every institution of the kind (spec §2.13)."""
+
+    investor_id: str
+    accountinfo_api_tran_id: str
+    accounts: list[HeldAccountOut]
+
+
 class ConsentStartOut(BaseModel):
     investor_id: str
     authorize_url: str = Field(description="The relay's consent page (spec §1.1)")
@@ -125,11 +190,20 @@ def consent_router(
         await known(investor_id)
 
     @router.post(prefix, response_model=ConsentStartOut, responses=writes)
-    async def start_consent(investor_id: str, who: Principal = operator) -> ConsentStartOut:
+    async def start_consent(
+        investor_id: str, body: ConsentStartIn | None = None, who: Principal = operator
+    ) -> ConsentStartOut:
         """Start the three-legged consent: open `authorize_url` (sandbox: `browser_url`) in a
-        browser; the relay sends the person back to our callback, which finishes it."""
+        browser; the relay sends the person back to our callback, which finishes it. With an
+        어카운트인포 result the consent registers the chosen accounts."""
         await _known(investor_id)
-        started = await consent.begin(investor_id, actor=who.name)
+        chosen = body or ConsentStartIn()
+        started = await consent.begin(
+            investor_id,
+            actor=who.name,
+            accountinfo_api_tran_id=chosen.accountinfo_api_tran_id,
+            accountinfo_list_num=tuple(chosen.accountinfo_list_num),
+        )
         return ConsentStartOut(
             investor_id=investor_id,
             authorize_url=started.url,
@@ -146,6 +220,35 @@ def consent_router(
         """Where the investor's consent stands, its expiry and whether the alert is due."""
         await _known(who.own(investor_id))
         return ConsentOut.of(await consent.status(investor_id))
+
+    @router.post(
+        "/api/v1/investors/{investor_id}/accountinfo",
+        response_model=AccountInfoOut,
+        responses={**writes, **error_responses(422)},
+    )
+    async def accountinfo(
+        investor_id: str, body: AccountInfoIn, who: Principal = operator
+    ) -> AccountInfoOut:
+        """어카운트인포 계좌통합조회: every account the investor holds at every institution of
+        the kind, with balances (masked numbers only); pick `list_num`s and start a consent
+        with them to register those accounts."""
+        await _known(investor_id)
+        found = await consent.accountinfo(body.auth_code, body.kind)
+        return AccountInfoOut(
+            investor_id=investor_id,
+            accountinfo_api_tran_id=found.api_tran_id,
+            accounts=[
+                HeldAccountOut(
+                    list_num=a.list_num,
+                    institution=a.institution,
+                    masked_number=a.masked_number,
+                    product_name=a.product_name,
+                    balance=None if a.balance is None else str(a.balance),
+                    deposit=None if a.deposit is None else str(a.deposit),
+                )
+                for a in found.accounts
+            ],
+        )
 
     @router.delete(prefix, response_model=ConsentOut, responses=writes)
     async def revoke_consent(investor_id: str, who: Principal = operator) -> ConsentOut:

@@ -101,3 +101,52 @@ async def test_consent_routes_need_the_right_role_and_a_known_investor(service: 
     assert (await api.delete("/api/v1/investors/demo/consent", headers=VIEWER)).status_code == 403
     assert (await api.post("/api/v1/investors/nobody/consent", headers=OPERATOR)).status_code == 404
     assert (await api.get("/api/v1/investors/nobody/consent", headers=VIEWER)).status_code == 404
+
+
+async def test_accountinfo_lists_every_account_and_registers_the_chosen_one(
+    service: Service,
+) -> None:
+    """어카운트인포: all accounts at every securities firm with balances (masked numbers only);
+    a consent started with chosen list_nums carries accountinfo_yn=Y and completes."""
+    _, api, _ = service
+    held = await api.post(
+        "/api/v1/investors/demo/accountinfo",
+        json={"auth_code": "SANDBOX-AINFO-DEMO", "kind": "securities"},
+        headers=OPERATOR,
+    )
+    assert held.status_code == 200, held.text
+    body = held.json()
+    by_institution = {a["institution"]: a for a in body["accounts"]}
+    assert by_institution["240"]["balance"] == "15234870"
+    assert by_institution["240"]["deposit"] == "15234870"
+    assert "71001234567801" not in held.text  # the full number stays in the adapter
+    assert body["accountinfo_api_tran_id"]
+
+    chosen = by_institution["243"]["list_num"]
+    started = await api.post(
+        "/api/v1/investors/demo/consent",
+        json={
+            "accountinfo_api_tran_id": body["accountinfo_api_tran_id"],
+            "accountinfo_list_num": [chosen],
+        },
+        headers=OPERATOR,
+    )
+    assert started.status_code == 200, started.text
+    query = parse_qs(urlsplit(started.json()["authorize_url"]).query)
+    assert query["accountinfo_yn"] == ["Y"]
+    assert query["accountinfo_list_num"] == [chosen]
+    location = await _consent_in_the_browser(api, started.json()["browser_url"])
+    callback = urlsplit(location)
+    done = await api.get(f"{callback.path}?{callback.query}")
+    assert done.status_code == 200, done.text
+
+    unpicked = await api.post(
+        "/api/v1/investors/demo/consent",
+        json={"accountinfo_api_tran_id": body["accountinfo_api_tran_id"]},
+        headers=OPERATOR,
+    )
+    assert unpicked.status_code == 422
+    wrong = await api.post(
+        "/api/v1/investors/demo/accountinfo", json={"auth_code": "nope"}, headers=OPERATOR
+    )
+    assert wrong.status_code in (422, 502), wrong.text  # the relay's refusal, never a 500

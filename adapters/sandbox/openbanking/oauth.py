@@ -102,6 +102,11 @@ def _check_authorize_params(params: Mapping[str, str], client: ClientSeed) -> fr
     scopes = frozenset(requested)
     if not scopes <= USER_SCOPES or not scopes <= set(client.scopes):
         raise _auth_error(codes.SUB_SCOPE_NOT_REGISTERED)
+    # §1.1: registering an account chosen from 어카운트인포 needs the result's id and list_num(s).
+    if params.get("accountinfo_yn") == "Y" and not (
+        params.get("accountinfo_api_tran_id") and params.get("accountinfo_list_num")
+    ):
+        raise _auth_error(codes.SUB_BAD_PARAMETER)
     return scopes
 
 
