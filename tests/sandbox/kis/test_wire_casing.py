@@ -165,6 +165,9 @@ async def test_every_route_writes_the_gateway_casing(wire: tuple[Raw, Starlette]
     replies["_sandbox/accounts"] = await raw.call("GET", "/_sandbox/accounts", {})
     replies["_sandbox/clock"] = await raw.call("POST", "/_sandbox/clock", json_only, {})
     replies["_sandbox/faults"] = await raw.call("GET", "/_sandbox/faults", {})
+    replies["_sandbox/websocket"] = await raw.call(
+        "POST", "/_sandbox/websocket", json_only, {"delay_seconds": None}
+    )
     replies["_sandbox/cash"] = await raw.call(
         "POST", "/_sandbox/cash", json_only, {"CANO": cano, "delta": 1}
     )
@@ -211,3 +214,33 @@ async def test_paper_routes_write_the_same_casing(make_app: AppFactory) -> None:
 
     assert status == 200
     assert_gateway_casing(pairs)
+
+
+@pytest.mark.parametrize("path", ["/", "/tryitout", "/tryitout/H0STCNT0"])
+async def test_the_websocket_handshake_writes_capitalised_names(
+    wire: tuple[Raw, Starlette], path: str
+) -> None:
+    """The websocket routes too (spec §3 casing, §1 websocket paths): the 101 reply's names
+    are capitalised words (`Upgrade`, `Connection`, `Sec-WebSocket-Accept`, as
+    the websockets library spells them), none all-lowercase with a hyphen."""
+    raw, _ = wire
+    reader, writer = await asyncio.open_connection("127.0.0.1", raw.port)
+    request = [
+        f"GET {path} HTTP/1.1",
+        "Host: ops.koreainvestment.com:21000",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version: 13",
+    ]
+    writer.write(("\r\n".join(request) + "\r\n\r\n").encode())
+    await writer.drain()
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    writer.close()
+    status_line, *lines = head.decode("latin-1").split("\r\n")[:-2]
+    names = [line.split(": ", 1)[0] for line in lines]
+
+    assert status_line.split()[1] == "101"
+    assert {"Upgrade", "Connection"} <= set(names)
+    assert all(name[0].isupper() for name in names), names
+    namedtuple("header", [n for n in names if n.islower()])  # the sample core's reading
