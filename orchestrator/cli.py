@@ -291,7 +291,11 @@ def with_container(
     async def go() -> T:
         container = bootstrap.build(loaded, attach_sandboxes=attach)
         try:
-            await bootstrap.prepare(container)
+            if attach is None:
+                # With a service running it did this at its start; doing it again here would
+                # write the shared database behind its back (re-granting a consent the operator
+                # just revoked through it, for one).
+                await bootstrap.prepare(container)
             return await body(container)
         finally:
             await container.close()

@@ -81,6 +81,9 @@ def test_workflow_commands_go_through_the_running_service(service: Service, tmp_
     consent = orchestrator(service.env, "consent", "status")
     bad_code = orchestrator(service.env, "consent", "finish", "--code", "c", "--state", "s")
     revoked = orchestrator(service.env, "consent", "revoke")
+    # A read that opens the service's sandboxes must not re-grant it behind the service's back.
+    listed = orchestrator(service.env, "orders", "list")
+    still = orchestrator(service.env, "consent", "status")
     events = service.events()
     service.stop()
 
@@ -110,6 +113,8 @@ def test_workflow_commands_go_through_the_running_service(service: Service, tmp_
     assert "400" in bad_code.stderr
     assert revoked.stdout.startswith("demo: revoked"), revoked.stdout + revoked.stderr
     assert "through the service at" in revoked.stderr
+    assert listed.returncode == 0, listed.stderr
+    assert still.stdout.startswith("demo: revoked"), still.stdout
     finished = {e.get("run_id") for e in events if e.get("event") == "workflow.run_finished"}
     assert {run_id, other} <= finished  # in the service's own log
     with sqlite3.connect(tmp_path / "svc.db") as conn:
