@@ -17,7 +17,7 @@ from orchestrator.domain.errors import ConfigError
 
 
 @dataclass(frozen=True, slots=True)
-class Position:
+class SourcePosition:
     line: int
     column: int
 
@@ -52,10 +52,10 @@ class LocatedYaml:
         self.data = data
         self._root = root
 
-    def locate(self, loc: Sequence[int | str]) -> Position | None:
-        """Position of the deepest node along `loc` that exists (the key's line when found)."""
+    def locate(self, loc: Sequence[int | str]) -> SourcePosition | None:
+        """Where the deepest node along `loc` that exists is (the key's line when found)."""
         node = self._root
-        best: Position | None = None
+        best: SourcePosition | None = None
         for part in loc:
             if isinstance(node, yaml.MappingNode):
                 match = None
@@ -84,8 +84,8 @@ class LocatedYaml:
         return f"{self.path}:{pos.line}:{pos.column}"
 
 
-def _pos(node: yaml.Node) -> Position:
-    return Position(line=node.start_mark.line + 1, column=node.start_mark.column + 1)
+def _pos(node: yaml.Node) -> SourcePosition:
+    return SourcePosition(line=node.start_mark.line + 1, column=node.start_mark.column + 1)
 
 
 def load_yaml(path: Path) -> LocatedYaml:

@@ -26,20 +26,22 @@ Role = Literal["investor", "viewer", "operator"]
 RANK: dict[str, int] = {"investor": -1, "viewer": 0, "operator": 1}
 
 
-class ErrorOut(BaseModel):
+class DeniedOut(BaseModel):
+    """The body of a 401/403 from the API key check."""
+
     detail: str
 
 
 AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorOut, "description": "Missing or unknown API key"},
+    401: {"model": DeniedOut, "description": "Missing or unknown API key"},
 }
 MUTATION_RESPONSES: dict[int | str, dict[str, Any]] = {
     **AUTH_RESPONSES,
-    403: {"model": ErrorOut, "description": "The key's role may not do this (needs operator)"},
+    403: {"model": DeniedOut, "description": "The key's role may not do this (needs operator)"},
 }
 SCOPED_RESPONSES: dict[int | str, dict[str, Any]] = {
     **AUTH_RESPONSES,
-    403: {"model": ErrorOut, "description": "The key's role may not do this"},
+    403: {"model": DeniedOut, "description": "The key's role may not do this"},
 }
 
 

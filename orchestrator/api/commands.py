@@ -26,7 +26,7 @@ from orchestrator.api.auth import (
 from orchestrator.api.errors import error_responses
 from orchestrator.api.schemas import WorkflowRunOut
 from orchestrator.domain.errors import NotFound
-from orchestrator.ports.control import WorkflowControl
+from orchestrator.ports.control import ReconcileNow, WorkflowControl
 
 
 class OrderCommands(Protocol):
@@ -43,12 +43,6 @@ class OrderCommands(Protocol):
     ) -> Mapping[str, Any]: ...
 
     async def cancel(self, intent_id: str, *, actor: str) -> Mapping[str, Any]: ...
-
-
-class ReconcileNow(Protocol):
-    def start(self, actor: str) -> str: ...
-
-    def progress(self, task_id: str) -> Mapping[str, Any] | None: ...
 
 
 class BreakCommands(Protocol):

@@ -208,7 +208,7 @@ def resolve_manually(record: BreakRecord, *, reason: str, actor: str, now: datet
 
 
 @dataclass(frozen=True, slots=True)
-class RunDecision:
+class BreakDecision:
     """What one run does to one user's breaks. `unjudged`: active records left as they were."""
 
     opened: tuple[BreakRecord, ...] = ()
@@ -232,7 +232,7 @@ def decide_run(
     run_id: str,
     now: datetime,
     manually_resolved: Mapping[str, BreakRecord] | None = None,
-) -> RunDecision:
+) -> BreakDecision:
     """Apply one run's findings to the user's active records of the judged accounts.
 
     `active`: the active records of the accounts this run covered. `manually_resolved`: for found
@@ -267,7 +267,7 @@ def decide_run(
             carried.append(record)
         else:
             cleared.append(clear(record, now=now))
-    return RunDecision(
+    return BreakDecision(
         opened=tuple(opened),
         kept=tuple(kept),
         reopened=tuple(reopened),

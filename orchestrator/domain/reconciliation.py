@@ -248,7 +248,7 @@ class ExpectedBook:
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class ComparisonOutcome:
     breaks: tuple[Break, ...]
     pending: tuple[Pending, ...]
     expected: tuple[ExpectedBook, ...] = ()
@@ -322,7 +322,7 @@ def reconcile(
     *,
     now: datetime,
     tolerances: Tolerances,
-) -> Outcome:
+) -> ComparisonOutcome:
     """Compare expected and observed books of one user's accounts; return breaks and pending."""
     judge = _Judge(now, tolerances)
     usable: dict[str, AccountBook] = {}
@@ -350,7 +350,7 @@ def reconcile(
 
     breaks = tuple(sorted(judge.breaks.values(), key=lambda b: b.identity))
     pending = tuple(sorted(set(judge.pending), key=_pending_order))
-    return Outcome(breaks=breaks, pending=pending, expected=tuple(expected))
+    return ComparisonOutcome(breaks=breaks, pending=pending, expected=tuple(expected))
 
 
 _UNMATCHED = BreakKind.UNMATCHED_TRANSFER

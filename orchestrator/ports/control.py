@@ -50,3 +50,15 @@ class WorkflowControl(Protocol):
     async def start(self, name: str, by: str, *, dry_run: bool = False) -> Mapping[str, Any]:
         """Run a workflow now. NotFound for an unknown name."""
         ...
+
+
+class ReconcileNow(Protocol):
+    """A reconciliation started in the background by an operator (console and API)."""
+
+    def start(self, actor: str) -> str:
+        """Start a reconciliation in the background; returns a task id for progress()."""
+        ...
+
+    def progress(self, task_id: str) -> Mapping[str, Any] | None:
+        """{"done": users finished, "total": users, "run_id": ..., "status": ...} or None."""
+        ...

@@ -31,8 +31,8 @@ from orchestrator.domain.portfolio import Portfolio, consolidate
 from orchestrator.domain.reconciliation import (
     AccountBook,
     CashField,
+    ComparisonOutcome,
     ExpectedBook,
-    Outcome,
     Pending,
     Reading,
     Tolerances,
@@ -574,7 +574,7 @@ def _summaries(
     readings: Sequence[Reading],
     accounts: Sequence[ReconciledAccountSettings],
     baselines: Mapping[str, Snapshot],
-    outcome: Outcome,
+    outcome: ComparisonOutcome,
     *,
     accepted: bool,
 ) -> list[SourceSummary]:

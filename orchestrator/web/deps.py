@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from orchestrator.api.health import ReadinessCheck
 from orchestrator.api.routes import ApiDeps
 from orchestrator.ports import Clock
+from orchestrator.ports.control import ReconcileNow
 from orchestrator.web.sessions import SessionStore
 
 
@@ -62,16 +63,6 @@ class InvestorDirectory(Protocol):
     async def get(self, investor_id: str) -> Any: ...
 
     async def accounts(self, investor_id: str) -> Any: ...
-
-
-class ReconcileNow(Protocol):
-    def start(self, actor: str) -> str:
-        """Start a reconciliation in the background; returns a task id for progress()."""
-        ...
-
-    def progress(self, task_id: str) -> Mapping[str, Any] | None:
-        """{"done": users finished, "total": users, "run_id": ..., "status": ...} or None."""
-        ...
 
 
 class WorkflowDesk(Protocol):
