@@ -1,14 +1,16 @@
 """Onboard N investors through the API, then reconcile them all, each with their own KIS key.
 
 The service is built as `make run` wires it (sandbox mode, in-process KIS and KFTC sandboxes,
-reached through the ASGI app: no sockets), on SQLite or PostgreSQL (`--pg URL`). Per investor,
+reached through the ASGI app: no sockets), on a temporary SQLite file (the composition root
+takes no PostgreSQL schema to isolate a run in a shared database; reconciling many investors
+with their own keys on PostgreSQL is what `bench/scale_out.py` measures). Per investor,
 over the API: create, attach the KIS key the KIS sandbox made for them (proven by issuing a
 token), start consent, consent on the sandbox relay's page, our callback (which also runs
 account discovery). Printed: onboarding rate, p50/p99 per step and per investor. Then one
 reconciliation of every investor: investors/s, the KIS sandbox's throttle replies (goal 0) and
 the peak RSS of the process.
 
-    python -m bench.investors_onboard [--investors 1000] [--concurrency 8] [--pg URL]
+    python -m bench.investors_onboard [--investors 1000] [--concurrency 8]
 """
 
 from __future__ import annotations
@@ -76,9 +78,9 @@ async def _onboard(
     await steps.timed("callback + discovery", lambda: api.get(f"{callback.path}?{callback.query}"))
 
 
-async def main(investors: int, concurrency: int, pg: str | None) -> None:
+async def main(investors: int, concurrency: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        os.environ["ORCH_DATABASE__URL"] = pg or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
+        os.environ["ORCH_DATABASE__URL"] = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
         os.environ["ORCH_SECURITY__SANDBOX_KEY_FILE"] = str(Path(tmp) / "key")
         configure_logging("ERROR", "json", stream=sys.stderr)  # the bench prints its figures
         container = bootstrap.build(load_settings(Path("config/orchestrator.yaml")))
@@ -120,7 +122,7 @@ async def main(investors: int, concurrency: int, pg: str | None) -> None:
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     stale = sum(1 for p in report.portfolios if p.stale_accounts)
     print(
-        f"database: {'PostgreSQL' if pg else 'SQLite'}; {investors} investors, "
+        f"database: SQLite; {investors} investors, "
         f"concurrency {concurrency} (machine shared: figures under load)"
     )
     print(
@@ -145,6 +147,5 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--investors", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--pg", default=None, help="postgresql+asyncpg://… (default SQLite)")
     args = parser.parse_args()
-    asyncio.run(main(args.investors, args.concurrency, args.pg))
+    asyncio.run(main(args.investors, args.concurrency))

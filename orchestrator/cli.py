@@ -1030,6 +1030,52 @@ def investors_show(investor_id: str, config: ConfigOption = None) -> None:
     typer.echo(with_container(config, body))
 
 
+@investors_app.command("attach-kis")
+def investors_attach_kis(
+    investor_id: str,
+    account: Annotated[str, typer.Option(help="CANO-ACNT_PRDT_CD, e.g. 50012345-01.")],
+    env: Annotated[str, typer.Option(help="real or paper.")] = "real",
+    app_key: Annotated[
+        str, typer.Option(envvar="ORCH_KIS_APP_KEY", prompt=True, hide_input=True)
+    ] = "",
+    app_secret: Annotated[
+        str, typer.Option(envvar="ORCH_KIS_APP_SECRET", prompt=True, hide_input=True)
+    ] = "",
+    config: ConfigOption = None,
+) -> None:
+    """Attach or rotate the investor's KIS app key (asked for, or from ORCH_KIS_APP_KEY /
+    ORCH_KIS_APP_SECRET; never an argument, which shell history would keep). Proven by issuing
+    a token first: a refusal shows KIS's code and message and stores nothing (exit 2)."""
+
+    async def body(c: Any) -> Any:
+        try:
+            return await c.investors.attach_kis(
+                investor_id,
+                app_key=app_key,
+                app_secret=app_secret,
+                account=account,
+                env=env,
+                actor="cli",
+            )
+        except ValueError as e:
+            fail(f"error: {e}", 2)
+
+    cred = with_container(config, body)
+    typer.echo(f"{investor_id}: kis ({cred.env}) key {cred.key_suffix} attached")
+
+
+@investors_app.command("detach")
+def investors_detach(investor_id: str, institution: str, config: ConfigOption = None) -> None:
+    """Delete the investor's credential at the institution (audited)."""
+
+    async def body(c: Any) -> bool:
+        return bool(await c.investors.detach(investor_id, institution, actor="cli"))
+
+    if not with_container(config, body):
+        fail(f"{investor_id} has no {institution} credential", 1)
+    typer.echo(f"{investor_id}: {institution} credential deleted")
+
+
 @investors_app.command("discover")
 def investors_discover(investor_id: str, config: ConfigOption = None) -> None:
     """Register the accounts the sources find (open banking: account/list after consent)."""

@@ -67,3 +67,32 @@ def test_discover_and_the_consolidated_view() -> None:
     assert "240 samsung_securities" in view.output
     assert "243 kis" in view.output
     assert "no finished reconciliation yet" in view.output
+
+
+def test_attach_kis_proves_the_key_and_detach_deletes_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The key comes from the environment (or a hidden prompt), never an argument; a wrong key
+    is exit 2 with KIS's words and nothing stored."""
+    assert runner.invoke(app, ["investors", "create", "kim"]).exit_code == 0
+    monkeypatch.setenv("ORCH_KIS_APP_KEY", "PSwrongKey000000000000000000000000001")
+    monkeypatch.setenv("ORCH_KIS_APP_SECRET", "nope")
+    wrong = runner.invoke(app, ["investors", "attach-kis", "kim", "--account", "50012345-01"])
+    assert wrong.exit_code == 2, wrong.output
+    assert "KIS refused the key" in wrong.output
+    assert "credential" not in runner.invoke(app, ["investors", "show", "kim"]).output
+
+    monkeypatch.setenv("ORCH_KIS_APP_KEY", "PSdemoAppKeyReal00000000000000000001")
+    monkeypatch.setenv("ORCH_KIS_APP_SECRET", SANDBOX_SECRET)
+    good = runner.invoke(app, ["investors", "attach-kis", "kim", "--account", "50012345-01"])
+    assert good.exit_code == 0, good.output
+    assert "key ****0001 attached" in good.output
+    assert "SandboxDemoSecret" not in good.output
+    shown = runner.invoke(app, ["investors", "show", "kim"]).output
+    assert "credential kis (real) key ****0001" in shown
+    assert runner.invoke(app, ["investors", "detach", "kim", "kis"]).exit_code == 0
+    assert runner.invoke(app, ["investors", "detach", "kim", "kis"]).exit_code == 1
+
+
+SANDBOX_SECRET = (
+    "SandboxDemoSecretRealNotARealKISSandboxDemoSecretRealNotARealKISSandboxDemoSecretRealNot"
+    "ARealKISSandboxDemoSecretRealNotARealKISSandboxDemoSecretRealNotARealKISSandboxDemoSecretRea"
+)
