@@ -21,7 +21,7 @@ from orchestrator.services.orders import OrderService, OrdersNotReady
 from orchestrator.workflows.loader import WorkflowCatalog
 from tests.orders.conftest import START, buy
 from tests.support.databases import cipher_for_tests
-from tests.workflows.fakes import Env
+from tests.workflows.env import Env
 
 INVESTORS = ["alice", "bob"]
 

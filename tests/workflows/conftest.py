@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.workflows.fakes import Env
+from tests.workflows.env import Env
 
 
 @pytest.fixture

@@ -7,16 +7,17 @@ from pathlib import Path
 
 import pytest
 
+from adapters.fake.workflows import FakeCalendar
 from orchestrator.domain.timeutil import KST
 from orchestrator.workflows import commands
 from orchestrator.workflows.control import WorkflowOperations, job_specs, next_fire
 from orchestrator.workflows.killswitch import KillSwitch
-from tests.workflows.fakes import OPEN, Env, FakeCalendar
+from tests.workflows.env import HOLIDAYS, OPEN, Env
 
 
 def test_list_shows_modes_steps_and_next_fires(env: Env) -> None:
     """`workflows list` names each workflow's mode, steps and next fire on the KRX calendar."""
-    text = commands.list_workflows(env.catalog, now=OPEN, calendar=FakeCalendar())
+    text = commands.list_workflows(env.catalog, now=OPEN, calendar=FakeCalendar(HOLIDAYS))
 
     assert "monthly-dca-005930  [approval]  buy, notify" in text
     assert "next 2026-04-01 09:30 KST" in text  # April's first trading day
@@ -26,13 +27,13 @@ def test_list_shows_modes_steps_and_next_fires(env: Env) -> None:
 def test_next_fire_skips_closed_days() -> None:
     """A trading-days-only schedule skips the holiday; the Nth-trading-day filter holds."""
     from orchestrator.workflows.loader import load_catalog
-    from tests.workflows.fakes import SHIPPED
+    from tests.workflows.env import SHIPPED
 
     schedules = load_catalog(SHIPPED).schedules
     after = datetime(2026, 2, 27, 17, tzinfo=KST)  # Friday evening; Monday 03-02 is closed
 
-    daily = next_fire(schedules["daily-reconcile"], after, FakeCalendar())
-    quarterly = next_fire(schedules["quarterly-rebalance-60-40"], after, FakeCalendar())
+    daily = next_fire(schedules["daily-reconcile"], after, FakeCalendar(HOLIDAYS))
+    quarterly = next_fire(schedules["quarterly-rebalance-60-40"], after, FakeCalendar(HOLIDAYS))
 
     assert daily == datetime(2026, 3, 3, 16, 10, tzinfo=KST)
     assert quarterly == datetime(2026, 4, 1, 10, 0, tzinfo=KST)
@@ -85,7 +86,7 @@ async def test_killswitch_command(env: Env) -> None:
 async def test_operations_for_the_api(env: Env) -> None:
     """WorkflowControl lists workflows and runs; unknown → KeyError, expired → ValueError."""
     runner = env.runner()
-    ops = WorkflowOperations(runner, env.store, calendar=FakeCalendar())
+    ops = WorkflowOperations(runner, env.store, calendar=FakeCalendar(HOLIDAYS))
     run = await runner.run("monthly-dca-005930")
 
     workflows = {w["name"]: w for w in ops.workflows()}

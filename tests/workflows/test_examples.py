@@ -9,7 +9,7 @@ from orchestrator.domain.model import OrderType, Side
 from orchestrator.domain.timeutil import KST
 from orchestrator.ports.workflows import RunStatus
 from orchestrator.workflows.plan import load_decisions, load_plan
-from tests.workflows.fakes import OPEN, Env
+from tests.workflows.env import OPEN, Env
 
 D = Decimal
 
@@ -26,7 +26,7 @@ async def test_monthly_dca_plans_whole_shares_within_the_amount_at_a_valid_tick(
     assert order.notional <= D(300_000)
     assert order.key == "wf:monthly-dca-005930:manual-20260303T010000Z:buy:005930"
     assert env.orders.sends == []
-    assert env.notifier.alerts == []
+    assert env.notifier.sent == []
 
 
 async def test_monthly_dca_waits_for_approval_then_sends_once(env: Env) -> None:
@@ -39,7 +39,7 @@ async def test_monthly_dca_waits_for_approval_then_sends_once(env: Env) -> None:
     assert run.status is RunStatus.AWAITING_APPROVAL
     assert run.expires_at == OPEN + timedelta(hours=4)
     assert env.orders.sends == []
-    assert "awaits approval" in env.notifier.alerts[-1].text
+    assert "awaits approval" in env.notifier.sent[-1].text
 
     env.advance(timedelta(minutes=10))
     done = await runner.approve(run.id, by="alice")
@@ -48,7 +48,7 @@ async def test_monthly_dca_waits_for_approval_then_sends_once(env: Env) -> None:
     assert done.decided_by == "alice"
     assert env.orders.sent_keys() == ["wf:monthly-dca-005930:20260303T010000Z:buy:005930"]
     assert env.orders.sends[0].origin == f"workflow:monthly-dca-005930:{run.id}"
-    assert "Monthly DCA 2026-03-03: placed buy 4 005930" in env.notifier.alerts[-1].text
+    assert "Monthly DCA 2026-03-03: placed buy 4 005930" in env.notifier.sent[-1].text
 
 
 async def test_monthly_dca_fires_only_on_the_first_trading_day(env: Env) -> None:
@@ -115,7 +115,7 @@ async def test_cash_buffer_alerts_and_proposes_a_transfer_when_short(env: Env) -
         proposal.idempotency_key
         == "wf:kis-cash-buffer:20260303T010000Z:ensure_cash_buffer:transfer"
     )
-    assert "below the floor ₩1,000,000" in env.notifier.alerts[0].text
+    assert "below the floor ₩1,000,000" in env.notifier.sent[0].text
     assert env.orders.sends == []
 
 
@@ -126,7 +126,7 @@ async def test_cash_buffer_is_quiet_when_above_the_floor(env: Env) -> None:
     assert run is not None
     assert run.status is RunStatus.SUCCEEDED
     assert env.transfers.proposals == {}
-    assert env.notifier.alerts == []
+    assert env.notifier.sent == []
 
 
 async def test_daily_reconcile_reports_portfolio_figures(env: Env) -> None:
@@ -138,5 +138,5 @@ async def test_daily_reconcile_reports_portfolio_figures(env: Env) -> None:
     assert env.reconciler.runs == 1
     # positions 10.5M + 3M, KIS cash 1.6M, Samsung 5M
     assert "Portfolio ₩20,100,000 (KIS orderable ₩1,500,000, Samsung cash ₩5,000,000)" in (
-        env.notifier.alerts[0].text
+        env.notifier.sent[0].text
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from adapters.fake.workflows import FakeOrderPlacer
 from orchestrator.domain.errors import GuardrailViolation
 from orchestrator.domain.model import OrderType, Side
 from orchestrator.domain.timeutil import KST
@@ -16,7 +17,7 @@ from orchestrator.workflows import guardrails as g
 from orchestrator.workflows.killswitch import KillSwitch
 from orchestrator.workflows.plan import load_outcome, load_plan
 from orchestrator.workflows.spec import HouseLimits
-from tests.workflows.fakes import Env, FakeOrderPlacer
+from tests.workflows.env import Env
 from tests.workflows.support import dca
 
 D = Decimal
@@ -156,7 +157,7 @@ async def test_kill_switch_blocks_transfer_proposals(env: Env) -> None:
 
     assert run.status is RunStatus.BLOCKED
     assert env.transfers.proposals == {}
-    assert "below the floor" in env.notifier.alerts[0].text
+    assert "below the floor" in env.notifier.sent[0].text
 
 
 async def test_kill_switch_state_is_reported_and_needs_a_reason(env: Env) -> None:

@@ -11,7 +11,7 @@ from orchestrator.workflows import commands
 from orchestrator.workflows.loader import WorkflowNotFound, load_catalog
 from orchestrator.workflows.spec import STEP_KINDS, WorkflowsSettings
 from orchestrator.workflows.steps import REGISTRY
-from tests.workflows.fakes import SHIPPED
+from tests.workflows.env import SHIPPED
 
 GOOD_DCA = """\
 workflows:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
+from adapters.fake.workflows import SimulatedCrash
 from orchestrator.domain.errors import OrderOutcomeUnknown, OrderRejected, SourceUnavailable
 from orchestrator.domain.timeutil import KST
 from orchestrator.ports.workflows import RunStatus
@@ -18,7 +19,7 @@ from orchestrator.workflows.runner import (
     RunNotAwaitingApproval,
     RunNotFound,
 )
-from tests.workflows.fakes import OPEN, Crash, Env
+from tests.workflows.env import OPEN, Env
 from tests.workflows.support import catalog_from, dca
 
 D = Decimal
@@ -44,7 +45,7 @@ async def test_crash_between_intent_and_send_resumes_without_a_duplicate(
     runner = env.runner(dca(tmp_path))
     env.orders.crash_after_intent = True
 
-    with pytest.raises(Crash):
+    with pytest.raises(SimulatedCrash):
         await runner.run("dca", scheduled_for=OPEN)
     [stuck] = env.store.rows.values()
     assert stuck.status is RunStatus.EXECUTING
@@ -65,7 +66,7 @@ async def test_crash_after_send_resumes_without_resending(env: Env, tmp_path: Pa
     runner = env.runner(dca(tmp_path))
     env.orders.crash_after_send = True
 
-    with pytest.raises(Crash):
+    with pytest.raises(SimulatedCrash):
         await runner.run("dca", scheduled_for=OPEN)
     done = await runner.run("dca", scheduled_for=OPEN)
 
@@ -78,7 +79,7 @@ async def test_resume_interrupted_finishes_runs_left_executing(env: Env, tmp_pat
     """At start-up, runs a crash left executing are finished, each order sent once."""
     runner = env.runner(dca(tmp_path))
     env.orders.crash_after_intent = True
-    with pytest.raises(Crash):
+    with pytest.raises(SimulatedCrash):
         await runner.run("dca", scheduled_for=OPEN)
 
     [done] = await env.runner(dca(tmp_path)).resume_interrupted()
@@ -147,7 +148,7 @@ async def test_dry_run_plans_and_never_sends(env: Env, tmp_path: Path) -> None:
     assert {dry.status, dry_dca.status, dry_rebalance.status} == {RunStatus.PLANNED}
     assert env.orders.sends == []
     assert env.transfers.proposals == {}
-    assert env.notifier.alerts == []
+    assert env.notifier.sent == []
     assert env.reconciler.runs == 0
     assert "not_run" in [d.outcome for d in load_decisions(dry_rebalance.decisions)]
 
@@ -188,7 +189,7 @@ async def test_rejected_and_unknown_orders(env: Env, tmp_path: Path) -> None:
     results = load_outcome(run.outcome).results
     assert [r.status for r in results] == ["failed", "unknown"]
     assert run.status is RunStatus.FAILED
-    assert "failed" in env.notifier.alerts[-1].text
+    assert "failed" in env.notifier.sent[-1].text
     assert await env.store.sent_notional_since(OPEN - timedelta(hours=1)) == D(350_700)
 
 
@@ -219,7 +220,7 @@ async def test_workflow_conditions_skip_the_run(env: Env, tmp_path: Path) -> Non
     assert march.status is RunStatus.SKIPPED
     assert "month 3" in load_decisions(march.decisions)[0].detail
     assert april.status is RunStatus.SUCCEEDED
-    assert [a.text for a in env.notifier.alerts] == ["hi"]
+    assert [a.text for a in env.notifier.sent] == ["hi"]
 
 
 async def test_step_conditions_use_earlier_steps(env: Env, tmp_path: Path) -> None:
@@ -234,7 +235,7 @@ async def test_step_conditions_use_earlier_steps(env: Env, tmp_path: Path) -> No
     run = await env.runner(catalog_from(tmp_path, text)).run("r")
 
     assert run.status is RunStatus.SUCCEEDED
-    assert [a.text for a in env.notifier.alerts] == ["dirty"]
+    assert [a.text for a in env.notifier.sent] == ["dirty"]
 
 
 async def test_unknown_schedule_is_refused(env: Env) -> None:

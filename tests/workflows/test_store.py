@@ -16,10 +16,11 @@ from adapters.db.engine import Database
 from adapters.db.tables import AuditEventRow
 from adapters.db.workflows import DbWorkflowStore
 from adapters.fake import FakeClock
+from adapters.fake.workflows import SimulatedCrash
 from orchestrator.ports.workflows import KillSwitchState, RunDecision, RunStatus, WorkflowRun
 from orchestrator.workflows.killswitch import KillSwitch
 from orchestrator.workflows.runner import ApprovalExpired
-from tests.workflows.fakes import OPEN, Crash, Env
+from tests.workflows.env import OPEN, Env
 from tests.workflows.support import dca
 
 D = Decimal
@@ -178,7 +179,7 @@ async def test_runner_on_the_database_resumes_a_crash_without_duplicates(
     store = DbWorkflowStore(db)
     env.orders.crash_after_intent = True
 
-    with pytest.raises(Crash):
+    with pytest.raises(SimulatedCrash):
         await env.runner(dca(tmp_path), store=store).run("dca", scheduled_for=OPEN)
     done = await env.runner(dca(tmp_path), store=store).run("dca", scheduled_for=OPEN)
 

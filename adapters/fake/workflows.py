@@ -1,27 +1,27 @@
-"""In-memory fakes of the workflow ports, and a test environment that wires them to a runner."""
+"""In-memory fakes of the workflow runner's ports: real behaviour, no I/O.
+
+The order placer is idempotent by key like the order service (and can be told to die right after
+journaling or right after sending); the store has the SQL store's claim, decide and kill-switch
+semantics. Tests wire them with `tests/workflows/env.py`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from decimal import Decimal
-from pathlib import Path
 
-from adapters.fake import FakeClock
-from orchestrator.domain.alerts import Alert
 from orchestrator.domain.errors import OrchestratorError, SourceError
 from orchestrator.domain.model import (
-    AccountKind,
     AccountRef,
     AuditEvent,
     CashBalance,
-    Institution,
     OrderState,
     Position,
     Quote,
 )
-from orchestrator.domain.timeutil import KST, to_kst
+from orchestrator.domain.timeutil import to_kst
 from orchestrator.ports.workflows import (
     KillSwitchState,
     OrderOutcome,
@@ -35,25 +35,10 @@ from orchestrator.ports.workflows import (
     WorkflowOrderRequest,
     WorkflowRun,
 )
-from orchestrator.workflows.loader import WorkflowCatalog, load_catalog
 from orchestrator.workflows.plan import sent_notional
-from orchestrator.workflows.runner import WorkflowDeps, WorkflowRunner
-from orchestrator.workflows.spec import HouseLimits
-
-ROOT = Path(__file__).resolve().parents[2]
-SHIPPED = ROOT / "config" / "workflows"
-# Tuesday 2026-03-03 10:00 KST: a trading day, session open. Monday 03-02 is a holiday here
-# (삼일절 substitute), so 03-03 is March's first trading day.
-OPEN = datetime(2026, 3, 3, 10, 0, tzinfo=KST)
-HOLIDAYS = frozenset({date(2026, 3, 2)})
-
-KIS = AccountRef("demo", "kis-1", Institution.KIS, AccountKind.BROKERAGE, "12345678-01")
-SAMSUNG = AccountRef(
-    "demo", "ss-1", Institution.SAMSUNG_SECURITIES, AccountKind.CMA, "fintech-ss-1"
-)
 
 
-class Crash(Exception):
+class SimulatedCrash(Exception):
     """Stands for the process dying at an awkward moment (not an OrchestratorError)."""
 
 
@@ -78,7 +63,7 @@ class FakeOrderPlacer:
             self.journal[key] = request
             if self.crash_after_intent:
                 self.crash_after_intent = False
-                raise Crash("died after journaling the intent, before sending")
+                raise SimulatedCrash("died after journaling the intent, before sending")
         if key in self.book:
             return self.book[key]
         error = self.errors.get(request.symbol)
@@ -94,7 +79,7 @@ class FakeOrderPlacer:
         self.book[key] = outcome
         if self.crash_after_send:
             self.crash_after_send = False
-            raise Crash("died after sending, before recording the reply")
+            raise SimulatedCrash("died after sending, before recording the reply")
         return outcome
 
     def sent_keys(self) -> list[str]:
@@ -175,18 +160,10 @@ class FakeTransferProposer:
 
 
 @dataclass
-class FakeNotifier:
-    alerts: list[Alert] = field(default_factory=list)
-
-    async def notify(self, alert: Alert) -> None:
-        self.alerts.append(alert)
-
-
-@dataclass
 class FakeCalendar:
-    """Weekdays minus HOLIDAYS; regular session 09:00-15:30 KST."""
+    """Weekdays minus `holidays`; regular session 09:00-15:30 KST."""
 
-    holidays: frozenset[date] = HOLIDAYS
+    holidays: frozenset[date] = frozenset()
 
     def is_trading_day(self, day: date) -> bool:
         return day.weekday() < 5 and day not in self.holidays
@@ -282,69 +259,3 @@ class InMemoryWorkflowStore:
             AuditEvent(state.updated_at, state.updated_by, "killswitch", "killswitch")
         )
         return state
-
-
-def default_portfolio(at: datetime) -> FakePortfolio:
-    """KIS: 200 × 069500, 50 × 114260, ₩1,500,000 orderable; Samsung: 100 × 069500, ₩5,000,000."""
-    p = FakePortfolio(
-        at=at,
-        kis_orderable=Decimal(1_500_000),
-        prices={
-            "005930": Decimal(71_000),
-            "069500": Decimal(35_000),
-            "114260": Decimal(60_000),
-        },
-    )
-    p.hold(KIS, "069500", 200)
-    p.hold(SAMSUNG, "069500", 100)
-    p.hold(KIS, "114260", 50)
-    p.set_cash(KIS, Decimal(1_600_000))
-    p.set_cash(SAMSUNG, Decimal(5_000_000))
-    return p
-
-
-@dataclass
-class Env:
-    """Fakes behind every port, a fake clock at OPEN, and the shipped workflows."""
-
-    clock: FakeClock = field(default_factory=lambda: FakeClock(OPEN))
-    store: InMemoryWorkflowStore = field(default_factory=InMemoryWorkflowStore)
-    orders: FakeOrderPlacer = field(default_factory=FakeOrderPlacer)
-    portfolio: FakePortfolio = field(default_factory=lambda: default_portfolio(OPEN))
-    reconciler: FakeReconciler = field(default_factory=FakeReconciler)
-    snapshots: FakeSnapshotter = field(default_factory=FakeSnapshotter)
-    transfers: FakeTransferProposer = field(default_factory=FakeTransferProposer)
-    notifier: FakeNotifier = field(default_factory=FakeNotifier)
-    calendar: FakeCalendar = field(default_factory=FakeCalendar)
-    catalog: WorkflowCatalog = field(default_factory=lambda: load_catalog(SHIPPED))
-    house: HouseLimits = field(default_factory=HouseLimits)
-    ids: int = 0
-
-    def _new_id(self) -> str:
-        self.ids += 1
-        return f"run{self.ids:04d}"
-
-    def runner(
-        self, catalog: WorkflowCatalog | None = None, store: object = None
-    ) -> WorkflowRunner:
-        backing = store if store is not None else self.store
-        return WorkflowRunner(
-            catalog or self.catalog,
-            WorkflowDeps(
-                store=backing,  # type: ignore[arg-type]
-                kill_switch=backing,  # type: ignore[arg-type]
-                orders=self.orders,
-                portfolio=self.portfolio,
-                reconciler=self.reconciler,
-                snapshots=self.snapshots,
-                transfers=self.transfers,
-                notifier=self.notifier,
-                calendar=self.calendar,
-                clock=self.clock,
-                house_limits=self.house,
-                new_id=self._new_id,
-            ),
-        )
-
-    def advance(self, delta: timedelta) -> None:
-        self.clock.advance(delta.total_seconds())
