@@ -14,7 +14,13 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from adapters.sandbox.served import SERVED, ServedSandbox
-from orchestrator.domain.errors import AlreadyRunning, ConfigError, InvalidInput, OrchestratorError
+from orchestrator.domain.errors import (
+    AlreadyRunning,
+    ConfigError,
+    InvalidInput,
+    InvalidRequest,
+    OrchestratorError,
+)
 
 T = TypeVar("T")
 
@@ -81,7 +87,7 @@ def run_async(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
         return asyncio.run(factory())
     except ConfigError as e:
         fail(f"configuration error:\n{e}", 2)
-    except (AlreadyRunning, InvalidInput) as e:
+    except (AlreadyRunning, InvalidRequest) as e:  # the caller's mistake: a usage error
         fail(f"error: {e}", 2)
     except OrchestratorError as e:
         fail(f"error: {e}", 1)

@@ -42,6 +42,10 @@ async def place_command(
     """Place one order (limit with `price`, market without). Runs start-up recovery first, since
     a CLI process is a new start. Without `key` a fresh one is made and printed: pass it again
     to repeat the command safely after a timeout."""
+    if side.lower() not in {s.value for s in Side}:
+        return CommandResult(
+            f"invalid order: --side: {side!r} is not buy or sell; nothing was written", 2
+        )
     try:
         request = OrderRequest(
             idempotency_key=key or f"cli-{uuid.uuid4().hex}",
