@@ -557,8 +557,9 @@ def _build_services(c: Container) -> None:
         executors[broker.executor.name] = broker.executor
     order_sources.update(executors)
     if isinstance(kis_reads, PerInvestorKisSource):
-        # Reconciliation reads each investor's KIS order list with their own key too.
+        # Each investor's KIS orders and order list go out with their own key too.
         order_sources[kis_reads.name] = kis_reads
+        executors[kis_reads.name] = kis_reads
     if c.openbanking is not None:
         sources[c.openbanking.source.name] = c.openbanking.source
     recon_settings = c.loaded.section("reconciliation", ReconciliationSettings)

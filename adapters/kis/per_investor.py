@@ -1,7 +1,7 @@
 """KIS reads with each investor's own app key (KIS issues a key per customer account).
 
-`PerInvestorKisSource` is the `kis` AccountSource (and the `kis` order list reconciliation reads)
-when investors bring keys: for an investor with
+`PerInvestorKisSource` is the `kis` AccountSource, the `kis` order list reconciliation reads and
+the `kis` OrderExecutor when investors bring keys: for an investor with
 an attached credential it reads through a KIS stack built from that key — its own token (stored
 under the key's fingerprint, the 1-per-minute issuance rule kept by `KisTokens`, shared across
 replicas through the token vault's locks) and its own rate budget (the limiter key is
@@ -22,7 +22,14 @@ from pydantic import SecretStr
 
 from adapters.kis import Kis
 from adapters.kis.settings import KisSettings
-from orchestrator.domain.model import AccountRef, CashBalance, OrderReport, Position, Transaction
+from orchestrator.domain.model import (
+    AccountRef,
+    CashBalance,
+    OrderIntent,
+    OrderReport,
+    Position,
+    Transaction,
+)
 from orchestrator.ports import Clock
 
 
@@ -124,3 +131,12 @@ class PerInvestorKisSource:
     async def orders_since(self, account: AccountRef, since: datetime) -> Sequence[OrderReport]:
         """The broker's order list of the account, read with its owner's key."""
         return await (await self.kis_for(account.user_id)).executor.orders_since(account, since)
+
+    # OrderExecutor: the order goes out with its owner's key; the contract (sent once, unknown
+    # outcomes settled from orders_since, only EGW00201 resent) is the KIS executor's own.
+
+    async def submit(self, intent: OrderIntent) -> OrderReport:
+        return await (await self.kis_for(intent.account.user_id)).executor.submit(intent)
+
+    async def cancel(self, order: OrderReport) -> OrderReport:
+        return await (await self.kis_for(order.account.user_id)).executor.cancel(order)

@@ -78,3 +78,34 @@ async def test_each_investor_reconciles_with_their_own_kis_key(service: Any) -> 
     for key in keys:
         fingerprint = hashlib.sha256(key["appkey"].encode()).hexdigest()[:12]
         assert f"kis.token.real.{fingerprint}" in names
+
+
+async def test_an_investors_order_goes_out_with_their_own_key(service: Any) -> None:
+    container, api, _ = service
+    await container.scheduler.wait_idle()
+    if not container.orders.ready:
+        await container.orders.recover()
+    (key,) = (await api.post("/sandbox/kis/_sandbox/investors", json={"count": 1})).json()[
+        "investors"
+    ]
+    await api.post("/api/v1/investors", json={"id": "kim"}, headers=OPERATOR)
+    attached = await api.put(
+        "/api/v1/investors/kim/credentials/kis",
+        json={"app_key": key["appkey"], "app_secret": key["appsecret"], "account": key["account"]},
+        headers=OPERATOR,
+    )
+    assert attached.status_code == 200, attached.text
+
+    placed = await api.post(
+        "/api/v1/orders",
+        json={"user": "kim", "symbol": "005930", "side": "buy", "quantity": 1},
+        headers={**OPERATOR, "Idempotency-Key": "kim-1"},
+    )
+
+    assert placed.status_code == 200, placed.text
+    assert placed.json()["state"] in ("accepted", "filled", "partially_filled"), placed.text
+    # The sandbox opens that account to that key only: the order went out with kim's key.
+    listed = (await api.get("/api/v1/orders", params={"user_id": "kim"}, headers=OPERATOR)).json()
+    assert [o["account_id"] for o in listed] == ["kis-kim"]
+    held = container.reconcile._sources["kis"].held()
+    assert held["kim"] is not None
