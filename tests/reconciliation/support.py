@@ -9,7 +9,6 @@ from decimal import Decimal
 from typing import Any
 
 from adapters.fake import FakeClock
-from orchestrator.domain.alerts import Alert
 from orchestrator.domain.errors import SourceUnavailable
 from orchestrator.domain.model import (
     AccountKind,
@@ -231,14 +230,6 @@ class FakeSource:
 
 def down(source: str = "kis") -> SourceUnavailable:
     return SourceUnavailable(source, "upstream answered 503")
-
-
-@dataclass
-class RecordingNotifier:
-    alerts: list[Alert] = field(default_factory=list)
-
-    async def notify(self, alert: Alert) -> None:
-        self.alerts.append(alert)
 
 
 @dataclass

@@ -16,7 +16,7 @@ import structlog.testing
 from adapters.db.engine import Database
 from adapters.db.reconciliation import DbJournalReader, DbReconciliationStore
 from adapters.db.tables import FillRow, OrderIntentRow, TransferRow
-from adapters.fake import FakeClock
+from adapters.fake import FakeClock, FakeNotifier
 from orchestrator.domain.alerts import Alert, Severity
 from orchestrator.domain.errors import ConfigError
 from orchestrator.domain.model import (
@@ -43,7 +43,6 @@ from tests.reconciliation.support import (
     SAMSUNG,
     FakeOrderList,
     FakeSource,
-    RecordingNotifier,
     broker_order,
     down,
     tx,
@@ -90,7 +89,7 @@ class World:
             clock=self.clock,
         )
         self.orders = FakeOrderList()
-        self.notifier = RecordingNotifier()
+        self.notifier = FakeNotifier()
         self.store = DbReconciliationStore(db)
         self.journal = DbJournalReader(db)
         ids = count(1)
@@ -129,8 +128,8 @@ async def test_cash_change_behind_our_back_opens_one_break_alerts_once_then_reso
     assert broken.status == "breaks"
     assert [(b.kind, b.key, b.new) for b in broken.breaks] == [("cash_mismatch", "deposit", True)]
     assert [(b.kind, b.new) for b in still.breaks] == [("cash_mismatch", False)]
-    assert len(w.notifier.alerts) == 1
-    assert w.notifier.alerts[0].key == "reconcile:demo:cash_mismatch:kis-main:deposit"
+    assert len(w.notifier.sent) == 1
+    assert w.notifier.sent[0].key == "reconcile:demo:cash_mismatch:kis-main:deposit"
     assert healed.status == "clean"
     assert [b.kind for b in healed.resolved] == ["cash_mismatch"]
     rows = await w.store.breaks(status=None)
@@ -165,7 +164,7 @@ async def test_failing_source_leaves_stale_source_and_keeps_unjudged_breaks_open
     assert "503" in (stale.sources[1].error or "")
     assert stale.accepted_users == ()
     assert {b.kind for b in healed.resolved} == {"stale_source", "cash_mismatch"}
-    assert len(w.notifier.alerts) == 2
+    assert len(w.notifier.sent) == 2
 
 
 async def test_reconciliation_reads_are_fresh(db: Database) -> None:
@@ -359,7 +358,7 @@ async def test_order_the_broker_holds_without_intent_is_unknown_order(db: Databa
     report = await w.run()
 
     assert [b.kind for b in report.breaks] == ["unknown_order"]
-    assert w.notifier.alerts[0].severity is Severity.CRITICAL
+    assert w.notifier.sent[0].severity is Severity.CRITICAL
 
 
 async def test_transfer_waits_inside_window_then_breaks_unmatched(db: Database) -> None:
@@ -491,7 +490,7 @@ def test_unknown_sources_are_a_config_error() -> None:
             sources={"openbanking": FakeSource("openbanking", [SAMSUNG])},
             store=None,  # type: ignore[arg-type]
             journal=None,  # type: ignore[arg-type]
-            notifier=RecordingNotifier(),
+            notifier=FakeNotifier(),
             clock=FakeClock(NOW),
             order_sources={"kis": FakeOrderList()},
         )

@@ -12,9 +12,8 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from adapters.fake import FakeClock
+from adapters.fake import FakeClock, FakeNotifier
 from adapters.http import Resilience, ResilienceSettings, ResilientClient, build_resilience
-from orchestrator.domain.alerts import Alert
 from tests.support.databases import IN_CI, REDIS_URL
 
 Reply = httpx.Response | Exception
@@ -35,14 +34,6 @@ class ScriptedUpstream:
         return reply
 
 
-class RecordingNotifier:
-    def __init__(self) -> None:
-        self.alerts: list[Alert] = []
-
-    async def notify(self, alert: Alert) -> None:
-        self.alerts.append(alert)
-
-
 def no_error(response: httpx.Response) -> None:
     return None
 
@@ -58,8 +49,8 @@ def upstream() -> ScriptedUpstream:
 
 
 @pytest.fixture
-def notifier() -> RecordingNotifier:
-    return RecordingNotifier()
+def notifier() -> FakeNotifier:
+    return FakeNotifier()
 
 
 @pytest.fixture
@@ -75,7 +66,7 @@ async def http(upstream: ScriptedUpstream) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def make_resilience(fake_time: FakeClock, notifier: RecordingNotifier) -> Callable[..., Resilience]:
+def make_resilience(fake_time: FakeClock, notifier: FakeNotifier) -> Callable[..., Resilience]:
     def make(settings: ResilienceSettings | None = None) -> Resilience:
         return build_resilience(
             settings or ResilienceSettings(backoff_jitter_seconds=0.0),

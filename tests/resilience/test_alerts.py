@@ -7,20 +7,20 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
-from adapters.fake import FakeClock
+from adapters.fake import FakeClock, FakeNotifier
 from adapters.http import ResilientClient
 from adapters.http.alerting import UpstreamAlerts
 from adapters.notify import DedupNotifier, LogNotifier, WebhookNotifier
 from orchestrator.domain.alerts import Alert, Severity
 from orchestrator.domain.errors import AuthError, RateLimited, SourceError, SourceUnavailable
-from tests.resilience.conftest import RecordingNotifier, ScriptedUpstream, no_error
+from tests.resilience.conftest import ScriptedUpstream, no_error
 
 ALERT = Alert(key="upstream.kis.auth", text="kis: token rejected", severity=Severity.CRITICAL)
 
 
 async def test_dedup_sends_a_key_once_per_window(fake_time: FakeClock) -> None:
     """The same alert key goes out once per window; other keys and later windows go through."""
-    inner = RecordingNotifier()
+    inner = FakeNotifier()
     dedup = DedupNotifier(inner, window_seconds=300, timer=fake_time)
     other = Alert(key="upstream.kis.server_error", text="kis: 500")
 
@@ -32,7 +32,7 @@ async def test_dedup_sends_a_key_once_per_window(fake_time: FakeClock) -> None:
     fake_time.advance(2)
     await dedup.notify(ALERT)
 
-    assert [alert.key for alert in inner.alerts] == [ALERT.key, other.key, ALERT.key]
+    assert [alert.key for alert in inner.sent] == [ALERT.key, other.key, ALERT.key]
     assert [entry["event"] for entry in logs] == ["alert.suppressed"]
 
 
@@ -94,7 +94,7 @@ async def test_log_notifier_logs_the_alert() -> None:
 async def test_client_alerts_on_auth_throttling_and_server_errors(
     client: ResilientClient,
     upstream: ScriptedUpstream,
-    notifier: RecordingNotifier,
+    notifier: FakeNotifier,
     reply: httpx.Response,
     key: str,
 ) -> None:
@@ -105,10 +105,10 @@ async def test_client_alerts_on_auth_throttling_and_server_errors(
         await client.call("GET", "/x", endpoint="balance", translate=no_error)
     await client._alerts.drain()
 
-    assert key in {alert.key for alert in notifier.alerts}
+    assert key in {alert.key for alert in notifier.sent}
 
 
-async def test_vendor_mapped_errors_alert_by_their_domain_type(notifier: RecordingNotifier) -> None:
+async def test_vendor_mapped_errors_alert_by_their_domain_type(notifier: FakeNotifier) -> None:
     """A 200 envelope the vendor map calls AuthError or RateLimited alerts like 401 or 429."""
     alerts = UpstreamAlerts(notifier)
 
@@ -117,18 +117,18 @@ async def test_vendor_mapped_errors_alert_by_their_domain_type(notifier: Recordi
     alerts.reply("kis", "balance", 200, SourceUnavailable("kis", "busy"))
     await alerts.drain()
 
-    assert [alert.key for alert in notifier.alerts] == [
+    assert [alert.key for alert in notifier.sent] == [
         "upstream.kis.auth",
         "upstream.kis.throttled",
     ]
-    assert notifier.alerts[0].detail["code"] == "EGW00123"
+    assert notifier.sent[0].detail["code"] == "EGW00123"
 
 
 async def test_successful_calls_raise_no_alert(
-    client: ResilientClient, notifier: RecordingNotifier
+    client: ResilientClient, notifier: FakeNotifier
 ) -> None:
     """A healthy reply sends nothing."""
     await client.call("GET", "/x", endpoint="balance", translate=no_error)
     await client._alerts.drain()
 
-    assert notifier.alerts == []
+    assert notifier.sent == []

@@ -9,6 +9,7 @@ import time_machine
 from redis.asyncio import Redis
 from structlog.testing import capture_logs
 
+from adapters.fake import FakeNotifier
 from adapters.http import CircuitBreakers, CircuitOpen, Resilience, ResilienceSettings
 from orchestrator.domain.errors import (
     RateLimited,
@@ -16,7 +17,7 @@ from orchestrator.domain.errors import (
     SourceError,
     SourceUnavailable,
 )
-from tests.resilience.conftest import RecordingNotifier, ScriptedUpstream, no_error
+from tests.resilience.conftest import ScriptedUpstream, no_error
 from tests.support.databases import REDIS_URL
 
 THRESHOLD = 3
@@ -157,7 +158,7 @@ async def test_opening_logs_and_alerts(
     resilience: Resilience,
     http: httpx.AsyncClient,
     upstream: ScriptedUpstream,
-    notifier: RecordingNotifier,
+    notifier: FakeNotifier,
 ) -> None:
     """An opening circuit logs upstream.breaker_opened and sends a critical alert."""
     upstream.replies = [httpx.Response(503)]
@@ -167,7 +168,7 @@ async def test_opening_logs_and_alerts(
         await resilience.alerts.drain()
 
     assert any(entry["event"] == "upstream.breaker_opened" for entry in logs)
-    assert "upstream.vendor.breaker_open" in [alert.key for alert in notifier.alerts]
+    assert "upstream.vendor.breaker_open" in [alert.key for alert in notifier.sent]
 
 
 @pytest.mark.redis
