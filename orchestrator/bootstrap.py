@@ -92,7 +92,7 @@ from orchestrator.services.investors import (
     seed_from_settings,
 )
 from orchestrator.services.job_actions import JobActions, RenewToken
-from orchestrator.services.orders import OrderService, WorkflowOrders
+from orchestrator.services.orders import OrderService
 from orchestrator.services.reconcile import ReconcileService, ReconciliationSettings
 from orchestrator.services.workflow_support import (
     AccountDirectory,
@@ -101,6 +101,7 @@ from orchestrator.services.workflow_support import (
     LiveReconciler,
     LiveSnapshotter,
     ProposedTransfers,
+    WorkflowOrders,
 )
 from orchestrator.settings import LoadedSettings, SectionModel, Settings, load_settings
 from orchestrator.web.app import install_console

@@ -28,7 +28,7 @@ import contextlib
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -62,7 +62,6 @@ from orchestrator.domain.model import (
 )
 from orchestrator.domain.order_input import DEFAULT_MAX_QUANTITY, check_order_input
 from orchestrator.domain.timeutil import to_kst
-from orchestrator.ports import workflows as wf
 from orchestrator.ports.orders import (
     CancelState,
     FillIncrement,
@@ -1269,46 +1268,3 @@ def _context(record: OrderRecord) -> dict[str, str]:
         "symbol": intent.symbol,
         "side": intent.side.value,
     }
-
-
-class WorkflowOrders:
-    """The OrderService in the workflow runner's OrderPlacer role.
-
-    `account_for(user_id, account_id)` names the user's trading account (bootstrap knows the
-    links; `account_id` None: the first), whichever broker holds it. Outcomes
-    come back as states, not exceptions: REJECTED and NOT_FOUND carry the reason in `message`.
-    """
-
-    def __init__(
-        self,
-        service: OrderService,
-        account_for: Callable[[str, str | None], Awaitable[AccountRef]],
-    ) -> None:
-        self._service = service
-        self._account_for = account_for
-
-    async def place(self, request: wf.WorkflowOrderRequest) -> wf.OrderOutcome:
-        account = await self._account_for(request.user_id, request.account_id)
-        record = await self._service.place(
-            OrderRequest(
-                idempotency_key=request.idempotency_key,
-                account=account,
-                symbol=request.symbol,
-                side=request.side,
-                quantity=request.quantity,
-                order_type=request.order_type,
-                limit_price=request.limit_price,
-                origin=request.origin,
-            ),
-            actor=request.origin,
-        )
-        message = ""
-        if record.state is OrderState.REJECTED or record.state.unresolved:
-            message = " ".join(filter(None, (record.reject_code, record.last_error)))
-        return wf.OrderOutcome(
-            idempotency_key=request.idempotency_key,
-            intent_id=record.id,
-            state=record.state,
-            broker_order_id=record.broker_order_id,
-            message=message,
-        )

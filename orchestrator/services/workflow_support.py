@@ -7,7 +7,7 @@ could overspend. Only display reads use the cache.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 
 import structlog
@@ -19,11 +19,13 @@ from orchestrator.domain.model import (
     AuditEvent,
     CashBalance,
     OrderIntent,
+    OrderState,
     Position,
     Quote,
 )
 from orchestrator.ports import AccountSource, AuditLog, Clock, MarketData, Notifier
 from orchestrator.ports import workflows as wf
+from orchestrator.services.orders import OrderRequest, OrderService
 from orchestrator.services.reconcile import AccountMapping, ReconcileService
 
 log = structlog.get_logger(__name__)
@@ -212,3 +214,46 @@ class KillSwitchGuard:
             raise GuardrailViolation(
                 "kill_switch", f"orders are stopped: {state.reason or 'kill switch on'}"
             )
+
+
+class WorkflowOrders:
+    """The OrderService in the workflow runner's OrderPlacer role.
+
+    `account_for(user_id, account_id)` names the user's trading account (bootstrap knows the
+    links; `account_id` None: the first), whichever broker holds it. Outcomes
+    come back as states, not exceptions: REJECTED and NOT_FOUND carry the reason in `message`.
+    """
+
+    def __init__(
+        self,
+        service: OrderService,
+        account_for: Callable[[str, str | None], Awaitable[AccountRef]],
+    ) -> None:
+        self._service = service
+        self._account_for = account_for
+
+    async def place(self, request: wf.WorkflowOrderRequest) -> wf.OrderOutcome:
+        account = await self._account_for(request.user_id, request.account_id)
+        record = await self._service.place(
+            OrderRequest(
+                idempotency_key=request.idempotency_key,
+                account=account,
+                symbol=request.symbol,
+                side=request.side,
+                quantity=request.quantity,
+                order_type=request.order_type,
+                limit_price=request.limit_price,
+                origin=request.origin,
+            ),
+            actor=request.origin,
+        )
+        message = ""
+        if record.state is OrderState.REJECTED or record.state.unresolved:
+            message = " ".join(filter(None, (record.reject_code, record.last_error)))
+        return wf.OrderOutcome(
+            idempotency_key=request.idempotency_key,
+            intent_id=record.id,
+            state=record.state,
+            broker_order_id=record.broker_order_id,
+            message=message,
+        )

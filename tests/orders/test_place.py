@@ -27,12 +27,9 @@ from orchestrator.domain.model import (
 )
 from orchestrator.ports import workflows as wf
 from orchestrator.ports.orders import OrderQuery
-from orchestrator.services.orders import (
-    IdempotencyConflict,
-    OrderPolicy,
-    OrderService,
-    WorkflowOrders,
-)
+from orchestrator.services.order_sending import OrderPolicy
+from orchestrator.services.orders import IdempotencyConflict, OrderService
+from orchestrator.services.workflow_support import WorkflowOrders
 from tests.orders.conftest import ACCOUNT, OTHER, Harness, buy
 
 SETTLE = OrderPolicy().settle_after + timedelta(seconds=1)
