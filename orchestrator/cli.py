@@ -843,6 +843,75 @@ def jobs_resume(job_id: JobArg, config: ConfigOption = None) -> None:
     _job_action(job_id, "resume", config)
 
 
+breaks_app = typer.Typer(no_args_is_help=True, help="Reconciliation breaks.")
+app.add_typer(breaks_app, name="breaks")
+
+
+def _break_line(b: Any) -> str:
+    from orchestrator.domain.money import krw
+    from orchestrator.jobs_cli import kst
+
+    figures = ""
+    if b.get("expected") is not None or b.get("observed") is not None:
+        figures = f" (expected {krw(b.get('expected'))}, observed {krw(b.get('observed'))})"
+    ack = f" acknowledged by {b['acknowledged_by']}" if b.get("acknowledged_by") else ""
+    note = f": {b['note']}" if b.get("note") else ""
+    return (
+        f"#{b['id']} {b['status']} {b['kind']} {b['user_id']}/{b['account_id']} [{b['key']}]"
+        f"{figures} since {kst(b.get('first_seen_at'))}{ack}{note}\n    {b.get('detail')}"
+    )
+
+
+@breaks_app.command("list")
+def breaks_list(
+    status: Annotated[
+        str, typer.Option(help="open, acknowledged, resolved or active (open or acknowledged).")
+    ] = "active",
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    config: ConfigOption = None,
+) -> None:
+    """Breaks with what was expected and observed, newest first (times KST)."""
+    if status not in ("open", "acknowledged", "resolved", "active"):
+        fail("--status: one of open, acknowledged, resolved, active", 2)
+    remote = _remote(config, read_only=True)
+    if remote is not None:
+        params = {"status": status, "limit": limit}
+        found = _remote_run(lambda: remote.call("GET", "/api/v1/breaks", params=params))
+    else:
+
+        async def body(c: Any) -> Any:
+            from adapters.db.queries import DbOperatorQueries
+
+            return [dict(b) for b in await DbOperatorQueries(c.db).breaks(status, limit, 0)]
+
+        found = with_container(config, body)
+    typer.echo("\n".join(_break_line(b) for b in found) or f"no {status} breaks")
+
+
+@breaks_app.command("ack")
+def breaks_ack(
+    break_id: Annotated[int, typer.Argument(help="The break's id (see `breaks list`).", min=1)],
+    comment: Annotated[str, typer.Option(help="Why (audited).")],
+    config: ConfigOption = None,
+) -> None:
+    """Acknowledge a break with a comment (audited); it stays active until a run clears it."""
+    if not comment.strip():
+        fail("--comment: say why (it is audited)", 2)
+    remote = _remote(config)
+    if remote is not None:
+        body_ = {"comment": comment}
+        path = f"/api/v1/breaks/{break_id}/acknowledge"
+        done = _remote_run(lambda: remote.call("POST", path, json=body_))
+        typer.echo(f"#{done['id']} {done['status']} by {done['acknowledged_by']}: {done['note']}")
+        return
+
+    async def body(c: Any) -> Any:
+        return await c.breaks.acknowledge(break_id, comment, "cli")
+
+    record = with_container(config, body)
+    typer.echo(f"#{record.id} {record.status} by {record.acknowledged_by}: {record.note}")
+
+
 consent_app = typer.Typer(no_args_is_help=True, help="Open-banking consent (audited).")
 app.add_typer(consent_app, name="consent")
 UserOption = Annotated[str, typer.Option(help="Whose consent.")]

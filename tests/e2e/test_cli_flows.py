@@ -105,3 +105,21 @@ def test_consent_commands_without_a_service_print_one_line_in_kst() -> None:
     assert "client_info=demo" in started.output
     assert revoked.exit_code == 0
     assert "demo: revoked" in revoked.output
+
+
+def test_breaks_commands_without_a_service() -> None:
+    """No break after a clean run; bad input is exit 2 naming the option; an unknown id exit 1."""
+    assert runner.invoke(app, ["reconcile", "--once"]).exit_code == 0
+    listed = runner.invoke(app, ["breaks", "list"])
+    bogus = runner.invoke(app, ["breaks", "list", "--status", "bogus"])
+    blank = runner.invoke(app, ["breaks", "ack", "1", "--comment", " "])
+    unknown = runner.invoke(app, ["breaks", "ack", "424242", "--comment", "why"])
+
+    assert listed.exit_code == 0, listed.output
+    assert "no active breaks" in listed.output
+    assert bogus.exit_code == 2
+    assert "--status" in bogus.output
+    assert blank.exit_code == 2
+    assert "--comment" in blank.output
+    assert unknown.exit_code == 1
+    assert "424242" in unknown.output

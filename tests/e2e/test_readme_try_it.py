@@ -88,7 +88,8 @@ def test_the_readme_steps_are_the_ones_this_test_knows() -> None:
         "orchestrator reconcile --once",
     ]
     assert "orchestrator workflows approve" in commands
-    assert sum(1 for s in found if s.argv[0] == "curl") >= 3
+    assert sum(1 for s in found if s.argv[0] == "curl") >= 2
+    assert "orchestrator breaks ack" in commands
     assert [s.section for s in found][-1] == "Stop, start, reset"
     assert commands[-1] == "orchestrator demo reset"
     assert found[-1].argv[-1] == "--yes"  # a test cannot answer the confirmation
@@ -102,6 +103,7 @@ def test_the_readme_try_it_section_works(tmp_path: Path) -> None:
     svc = Service(env, port, tmp_path / "serve.log")
     svc.start()
     run_id = None
+    break_id = None
     section = "Try it"
     try:
         for step in steps():
@@ -109,8 +111,9 @@ def test_the_readme_try_it_section_works(tmp_path: Path) -> None:
                 section = step.section
                 svc.stop()  # "Stop `make run` and start it again"
                 svc.start()
-            argv = [run_id if a == "<RUN_ID>" else a for a in step.argv]
-            assert None not in argv, "a step needs a run id no earlier step printed"
+            ids = {"<RUN_ID>": run_id, "<BREAK_ID>": break_id}
+            argv = [ids.get(a, a) for a in step.argv]
+            assert None not in argv, "a step needs an id no earlier step printed"
             if argv[0] == "curl":
                 reply = _curl([str(a) for a in argv], svc.base)
                 assert reply.status_code < 400, (step, reply.text)
@@ -124,6 +127,8 @@ def test_the_readme_try_it_section_works(tmp_path: Path) -> None:
             assert result.returncode == (1 if expect_break else 0), where
             if argv[1:3] == ["workflows", "run"] and "--dry-run" not in argv:
                 run_id = out.split()[1]
+            if argv[1:3] == ["breaks", "list"]:
+                break_id = out.split()[0].lstrip("#")
             _check_promise(step, out, where)
     finally:
         if svc.proc is not None:
@@ -150,6 +155,11 @@ def _check_promise(step: Step, out: str, where: object) -> None:
         assert "kill switch ON: no orders or transfers" in out, where
     if "cash_mismatch opened" in comment:
         assert "NEW cash_mismatch" in out, where
+    if step.argv[1:3] == ["breaks", "list"]:
+        assert re.match(r"#\d+ open cash_mismatch demo/", out), where
+        assert "(expected 15,234,870, observed 1)" in out, where
+    if "acknowledged" in comment:
+        assert " acknowledged by api:demo-operator: asked Samsung" in out, where
     if "resolves" in comment:
         assert "Resolved:\n  cash_mismatch" in out, where
     if "clean" in comment:
