@@ -725,7 +725,7 @@ def _offboard_openbanking(c: Container) -> Offboarder:
         # Revocation at the relay, token deletion and its audit entry are the consent's own.
         if c.openbanking is None:
             return {}
-        status = await c.openbanking.consent.revoke(investor_id)
+        status = await c.openbanking.consent.revoke(investor_id, actor=actor)
         return {"openbanking_consent": "revoked" if not status.granted else "still granted"}
 
     return revoke

@@ -83,6 +83,10 @@ async def test_accounts_overrides_and_offboarding(service: Service) -> None:
     disabled = [e for e in await container.audit.recent(50) if e.action == "investor.disabled"]
     assert disabled[0].detail is not None
     assert disabled[0].detail["openbanking_consent"] == "revoked"
+    revoked = [e for e in await container.audit.recent(50) if e.action.endswith("consent_revoked")]
+    assert revoked[0].actor == "demo-operator"  # who offboarded, not the adapter
+    assert revoked[0].detail is not None
+    assert revoked[0].detail["user_close"] == "closed"  # ended at the relay (§2.12)
     assert disabled[0].detail["credentials_deleted"] == "none"
     assert (await container.audit.verify()).ok
 
