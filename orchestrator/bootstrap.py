@@ -26,6 +26,7 @@ from adapters.brokers import PLUGINS, BrokerAdapters
 from adapters.db import migrate
 from adapters.db.audit import DbAuditLog
 from adapters.db.engine import Database
+from adapters.db.instance import sqlite_file
 from adapters.db.investors import DbInvestorStore
 from adapters.db.jobs import DbJobRunStore
 from adapters.db.locks import LockedSecrets, NamedLocks
@@ -252,16 +253,6 @@ def _notifier(settings: Settings, resilience: ResilienceSettings) -> tuple[Notif
         clients.append(http)
         inner = WebhookNotifier(settings.alerts.webhook_url, http)
     return DedupNotifier(inner, window_seconds=resilience.alert_dedup_seconds), clients
-
-
-def sqlite_file(url: str) -> Path | None:
-    """The database file of a SQLite URL (None for PostgreSQL or an in-memory SQLite)."""
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return None
-    return Path(parsed.database)
 
 
 def sandbox_world_path(settings: Settings) -> Path | None:

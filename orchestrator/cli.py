@@ -327,8 +327,14 @@ def _remote(config: Path | None, *, read_only: bool = False) -> Any:
     """The running service's API for a state-changing command, or None (then: work directly).
     Says which in one line on stderr."""
     from orchestrator.cli_remote import Remote, find_service
+    from orchestrator.settings import load_settings
 
-    settings = _loaded(config, logs=False).settings
+    try:
+        # The core settings only: enough to find the service (which validated the rest at its
+        # start), without importing the whole service (seconds per command on a busy machine).
+        settings = load_settings(config).settings
+    except ConfigError as e:
+        fail(f"configuration error:\n{e}", 2)
     base = find_service(settings)
     if base is None:
         typer.echo("(no service running for this configuration: working directly)", err=True)
@@ -614,6 +620,11 @@ def accounts_history(
 def killswitch_status(config: ConfigOption = None) -> None:
     """Show whether orders and transfers are stopped."""
     from orchestrator.workflows.commands import format_killswitch
+
+    remote = _remote(config, read_only=True)
+    if remote is not None:
+        typer.echo(format_killswitch(_remote_run(lambda: remote.call("GET", "/api/v1/killswitch"))))
+        return
 
     async def body(c: Any) -> Any:
         return await c.kill_switch.state()
@@ -1303,8 +1314,7 @@ def _bind(host: str, port: int) -> Any:
 
 def _instance_guard(settings: Any) -> Any:
     """On SQLite, the database's single-instance guard (None on PostgreSQL: replicas are fine)."""
-    from adapters.db.instance import InstanceGuard
-    from orchestrator.bootstrap import sqlite_file
+    from adapters.db.instance import InstanceGuard, sqlite_file
 
     db_file = sqlite_file(settings.database.url)
     if db_file is None:
@@ -1362,8 +1372,8 @@ def demo_reset(
     """Wipe the ledger and both sandbox worlds together (sandbox mode only); start over."""
     from adapters.db import migrate
     from adapters.db.engine import Database
-    from adapters.db.instance import running_holder
-    from orchestrator.bootstrap import sandbox_world_path, sqlite_file
+    from adapters.db.instance import running_holder, sqlite_file
+    from orchestrator.bootstrap import sandbox_world_path
 
     settings = _loaded(config, logs=False).settings
     if settings.mode != "sandbox":

@@ -28,8 +28,7 @@ class ServiceError(OrchestratorError):
 
 def find_service(settings: Settings) -> str | None:
     """The base URL of the service that owns this configuration's database, if one runs."""
-    from adapters.db.instance import running_holder
-    from orchestrator.bootstrap import sqlite_file
+    from adapters.db.instance import running_holder, sqlite_file
 
     db_file = sqlite_file(settings.database.url)
     if db_file is not None:

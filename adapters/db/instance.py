@@ -82,3 +82,14 @@ def _read(fd: int) -> Holder:
         data = {}
     pid, url = data.get("pid"), data.get("url")
     return Holder(pid if isinstance(pid, int) else None, url if isinstance(url, str) else None)
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL (None for PostgreSQL or an in-memory SQLite). Here, not
+    in bootstrap, so the CLI can find a running service without importing the whole service."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
