@@ -9,12 +9,14 @@ import pytest
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
+from adapters.brokers import PLUGINS
 from adapters.db.audit import DbAuditLog
 from adapters.db.engine import Database
 from adapters.db.investors import DbInvestorStore
 from adapters.db.secrets import TokenCipher
 from adapters.fake import FakeClock
 from orchestrator.domain.errors import ConfigError, Conflict, NotFound
+from orchestrator.domain.investors import add_source_defaults
 from orchestrator.services.investors import InvestorService, parse_seed, seed_from_settings
 from orchestrator.services.reconcile import ReconciliationSettings
 from orchestrator.settings import load_settings
@@ -25,6 +27,10 @@ NOW = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
 
 @pytest.fixture
 def service(db: Database) -> InvestorService:
+    # The composition root registers each wired broker's defaults; do the same here, so the
+    # derived mapping does not depend on whether another test built a container first.
+    for name, plugin in PLUGINS.items():
+        add_source_defaults(name, plugin.reconcile_defaults)
     cipher = TokenCipher([SecretStr(Fernet.generate_key().decode())])
     return InvestorService(DbInvestorStore(db, cipher), DbAuditLog(db), FakeClock(NOW))
 
