@@ -247,3 +247,4 @@ def test_kill_nine_during_a_workflow_order_step_never_sends_twice(service: Servi
     assert books["orphans"] == 0
     assert books["broker_orders"] <= books["intents"]
     assert books["unknown_after_upkeep"] == 0
+    assert books["runs_left_running"] == 0
