@@ -30,7 +30,6 @@ from orchestrator.api.auth import (
     authenticator,
 )
 from orchestrator.api.errors import error_responses
-from orchestrator.api.strict import OPEN_QUERY
 
 
 class ConsentFacts(Protocol):
@@ -260,7 +259,6 @@ def consent_router(
         callback_path,
         response_model=ConsentOut,
         responses=error_responses(400, 502, 503),
-        openapi_extra=OPEN_QUERY,  # the relay's redirect: its query is the relay's to choose
     )
     async def consent_callback(request: Request) -> ConsentOut:
         """The relay's redirect after a person consented (`code`, `state`, `client_info`)."""
