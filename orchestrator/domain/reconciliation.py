@@ -37,7 +37,7 @@ from orchestrator.domain.model import (
     Snapshot,
     TransferState,
 )
-from orchestrator.domain.money import ZERO, check_money, check_quantity
+from orchestrator.domain.money import ZERO, check_money, check_quantity, krw
 from orchestrator.domain.timeutil import check_aware, to_kst
 
 MAX_KEY_LENGTH = 100
@@ -793,6 +793,10 @@ def _expected_book(
     )
 
 
+def _won(amount: Decimal) -> str:
+    return f"{'-' if amount < 0 else ''}₩{krw(abs(amount))}"
+
+
 def _cash_break(
     book: AccountBook, key: str, expected: Decimal, observed: Decimal, tolerance: Decimal
 ) -> Break:
@@ -801,8 +805,10 @@ def _cash_break(
         account_id=book.account_id,
         key=key,
         detail=(
-            f"{book.cash_field.value}: expected {expected}, {book.reading.source} shows "
-            f"{observed} (difference {observed - expected}, tolerance {tolerance})"
+            # Whole won with separators: this text reaches the CLI, the API and alerts as is.
+            f"{book.cash_field.value}: expected ₩{krw(expected)}, {book.reading.source} shows "
+            f"₩{krw(observed)} (difference {_won(observed - expected)}, "
+            f"tolerance ₩{krw(tolerance)})"
         ),
         expected=expected,
         observed=observed,

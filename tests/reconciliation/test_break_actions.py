@@ -44,7 +44,7 @@ async def test_acknowledge_is_audited_kept_by_runs_and_not_alerted_again(db: Dat
     (seen,) = later.breaks
     assert (seen.id, seen.status, seen.new) == (break_id, "acknowledged", False)
     assert "(acknowledged)" in format_report(later)
-    assert len(w.notifier.alerts) == 1  # only the opening alerted
+    assert len(w.notifier.sent) == 1  # only the opening alerted
     (event,) = [e for e in await DbAuditLog(db).recent() if e.subject == f"break:{break_id}"]
     assert (event.actor, event.action) == ("alice", "break.acknowledged")
     assert event.detail is not None
@@ -73,7 +73,7 @@ async def test_manual_resolution_is_audited_and_reopens_if_a_run_still_finds_it(
     (seen,) = again.breaks
     assert (seen.id, seen.status, seen.reopened, seen.new) == (break_id, "open", True, True)
     assert "REOPENED" in format_report(again)
-    assert len(w.notifier.alerts) == 2  # opened, then reopened
+    assert len(w.notifier.sent) == 2  # opened, then reopened
     record = await service.get(break_id)
     assert (record.reopened, record.resolution) == (1, None)
     actions = [(e.actor, e.action) for e in await DbAuditLog(db).recent()]

@@ -132,3 +132,33 @@ def test_krw_is_whole_won_with_separators() -> None:
     assert krw(1234500) == "1,234,500"
     assert krw("-1500.5") == "-1,500"  # half-even rounding of a half won
     assert krw(None) == "-"
+
+
+def test_a_cash_break_names_whole_won_amounts() -> None:
+    """The break's own detail (shown by the CLI, API and alerts) has no `.0000` either."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from orchestrator.domain import reconciliation as r
+
+    class Reading:
+        source = "openbanking"
+
+    class Book:
+        account_id = "ob-1"
+        cash_field = r.CashField.DEPOSIT
+        reading = Reading()
+        baseline_at = datetime(2026, 12, 3, tzinfo=UTC)
+
+    found = r._cash_break(
+        Book(),  # type: ignore[arg-type]
+        "deposit",
+        Decimal("15234870.0000"),
+        Decimal("1.0000"),
+        Decimal("0.000"),
+    )
+
+    assert found.detail == (
+        "deposit: expected ₩15,234,870, openbanking shows ₩1 "
+        "(difference -₩15,234,869, tolerance ₩0)"
+    )
