@@ -20,6 +20,8 @@ The pickles are written and read only by this process's own code, in a file unde
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import fcntl
 import os
 import pickle
@@ -169,6 +171,48 @@ def shape(root: object, package: str = "adapters.sandbox") -> dict[str, frozense
     return found
 
 
+def _reachable(root: object, package: str) -> Iterable[object]:
+    """Every object of `package` reachable from `root` (through containers and attributes)."""
+    seen: set[int] = set()
+    stack: list[object] = [root]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or isinstance(obj, (str, bytes, int, float, bool)) or obj is None:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, dict):
+            stack.extend([*obj.keys(), *obj.values()])
+        elif isinstance(obj, (list, tuple, set, frozenset)):
+            stack.extend(obj)
+        elif type(obj).__module__.startswith(package):
+            yield obj
+            stack.extend(getattr(obj, a) for a in _attrs_of(obj) or ())
+
+
+def added_fields(root: object, package: str = "adapters.sandbox") -> int:
+    """Give stored dataclass objects the fields added since they were saved, where the new
+    field has a default: a world saved by an older sandbox version then keeps working after an
+    upgrade instead of needing `demo reset`. A field without a default, or one that was
+    removed, is still a mismatch (the world cannot be trusted). Returns how many were filled."""
+    filled = 0
+    for obj in list(_reachable(root, package)):
+        if not dataclasses.is_dataclass(obj) or isinstance(obj, type):
+            continue
+        present = _attrs_of(obj) or frozenset()
+        for f in dataclasses.fields(obj):
+            if f.name in present:
+                continue
+            if f.default is not dataclasses.MISSING:
+                value: object = copy.copy(f.default)
+            elif f.default_factory is not dataclasses.MISSING:
+                value = f.default_factory()
+            else:
+                continue
+            object.__setattr__(obj, f.name, value)  # frozen dataclasses too
+            filled += 1
+    return filled
+
+
 def _mismatch(stored: dict[str, frozenset[str]], fresh: dict[str, frozenset[str]]) -> str | None:
     for name in sorted(set(stored) & set(fresh)):
         missing, extra = fresh[name] - stored[name], stored[name] - fresh[name]
@@ -199,6 +243,7 @@ class DurableApp:
             raise WorldMismatch(self._refusal(f"it cannot be read ({e})")) from None
         if not isinstance(stored, dict) or set(stored) != set(attrs):
             raise WorldMismatch(self._refusal("it holds other state objects"))
+        added_fields(stored)
         problem = _mismatch(shape(stored), shape(fresh))
         if problem is not None:
             raise WorldMismatch(

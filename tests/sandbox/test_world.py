@@ -88,14 +88,16 @@ def test_a_second_process_cannot_open_a_held_world(tmp_path: Path) -> None:
 
 
 @dataclass
-class _Old:
+class _Thing:
     n: int = 0
+    added: list[int] = field(default_factory=list)
+    flag: str = "new"
 
 
 @dataclass
-class _New:
-    n: int = 0
-    added: list[int] = field(default_factory=list)
+class _Strict:
+    n: int
+    must: int
 
 
 class _State:
@@ -111,17 +113,41 @@ class _App:
         raise AssertionError("not called")
 
 
+def _saved_without(obj: object, *names: str) -> object:
+    """`obj` as a pickle made before the fields `names` existed would restore it."""
+    for name in names:
+        delattr(obj, name)
+    return obj
+
+
+def test_a_world_saved_before_a_defaulted_field_was_added_keeps_working(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upgrade that adds fields with defaults continues the world: they get their default."""
+    monkeypatch.setattr(_Thing, "__module__", "adapters.sandbox.fake")
+    store = WorldStore.open(tmp_path / "w.db")
+    store.save("x", b"saved by an older sandbox")
+    old = _saved_without(_Thing(3), "added", "flag")
+    monkeypatch.setattr(world.pickle, "loads", lambda blob: {"thing": old})
+
+    app = durable(_App(_Thing()), store, "x", ("thing",))  # type: ignore[arg-type]
+    assert app.restored
+    assert app.state.thing is old
+    assert (old.n, old.added, old.flag) == (3, [], "new")
+    store.close()
+
+
 def test_a_world_of_another_shape_is_refused_with_what_to_do(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """State saved before a field was added is not half-loaded: the refusal says to reset."""
-    monkeypatch.setattr(_Old, "__module__", "adapters.sandbox.fake")
-    monkeypatch.setattr(_New, "__module__", "adapters.sandbox.fake")
-    _New.__qualname__ = _Old.__qualname__ = "Thing"
+    """A field added without a default cannot be guessed: refused, and the refusal says to
+    reset, rather than half-loading the world."""
+    monkeypatch.setattr(_Strict, "__module__", "adapters.sandbox.fake")
     store = WorldStore.open(tmp_path / "w.db")
     store.save("x", b"saved by an older sandbox")
-    monkeypatch.setattr(world.pickle, "loads", lambda blob: {"thing": _Old(3)})
+    old = _saved_without(_Strict(3, 4), "must")
+    monkeypatch.setattr(world.pickle, "loads", lambda blob: {"thing": old})
 
-    with pytest.raises(WorldMismatch, match=r"lacks added.*demo reset"):
-        durable(_App(_New()), store, "x", ("thing",))  # type: ignore[arg-type]
+    with pytest.raises(WorldMismatch, match=r"lacks must.*demo reset"):
+        durable(_App(_Strict(0, 0)), store, "x", ("thing",))  # type: ignore[arg-type]
     store.close()
