@@ -36,6 +36,7 @@ from adapters.db.tables import StoredSecretRow
 from adapters.fake import FakeClock, FakeNotifier, FakeOrderExecutor
 from orchestrator import bootstrap
 from orchestrator.cli import app as cli_app
+from orchestrator.cli import report_crash
 from orchestrator.domain.errors import OrderOutcomeUnknown, OrderRejected
 from orchestrator.logging import configure_logging, mask_name
 from orchestrator.services.order_sending import OrderPolicy
@@ -313,3 +314,25 @@ def test_person_names_are_masked_but_instrument_names_stay_readable() -> None:
     assert reply["prdt_name"] == "KODEX 200"
     assert reply["account_holder_name"] == mask_name(NAME)
     assert reply["display_name"] == mask_name(NAME)
+
+
+def test_a_crash_traceback_quoting_secrets_is_printed_masked() -> None:
+    """The CLI's last line of defence: an unexpected error whose traceback quotes a token, an
+    account number and a phone number (as SQL parameters and URLs do) prints them masked."""
+    canaries = Canaries()
+    text = _plant_requests(canaries)
+    stream = io.StringIO()
+
+    def fail() -> None:
+        raise RuntimeError(f"INSERT failed [parameters: ('{ACCOUNT}', '{PHONE}')] {text}")
+
+    try:
+        fail()
+    except RuntimeError as e:
+        code = report_crash(e, stream)
+    canaries.scan("CLI crash report", stream.getvalue())
+    add("secrets canary suite", crash_reports=1, found=len(canaries.found))
+
+    assert code == 1
+    assert "Traceback" in stream.getvalue()  # the report is there, masked
+    assert canaries.found == []
