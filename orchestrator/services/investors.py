@@ -237,7 +237,7 @@ class InvestorService:
         refreshed, an operator's overrides and enabled flag kept); audited with the counts."""
         investor = await self.get(investor_id)
         if not investor.active:
-            raise InvalidRequest(f"investor {investor_id} is disabled")
+            raise StateConflict(f"investor {investor_id} is disabled")
         known = {a.id for a in await self._store.accounts(investor_id)}
         found = 0
         for _, discoverer in sorted(self._discoverers.items()):

@@ -110,8 +110,10 @@ def api_schema(base_url: str) -> BaseSchema:
 #   the user must have a trading account: rules of the domain no JSON Schema can state (refused
 #   with 422/404 naming the field, before anything is recorded).
 # - The relay's consent redirect is accepted only with the single-use `state` we issued (refused
-#   with 400 and audited otherwise), which no generated query holds.
+#   with 400 and audited otherwise), which no generated query holds; likewise an accountinfo
+#   query needs the `auth_code` of a person's authentication at the relay.
 EXEMPT_CHECKS = {
+    "POST /api/v1/investors/{investor_id}/accountinfo": {"positive_data_acceptance"},
     "PUT /api/v1/investors/{investor_id}/credentials/kis": {"positive_data_acceptance"},
     "GET /openbanking/callback": {"positive_data_acceptance"},
     "POST /api/v1/orders": {"positive_data_acceptance"},
