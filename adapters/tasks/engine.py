@@ -154,33 +154,19 @@ def create_task_app(
     @app.periodic(cron=prune_cron, periodic_id="prune")
     @app.task(name=PRUNE_TASK, pass_context=True)
     async def prune(context: JobContext, timestamp: int) -> None:
-        removed = await prune_finished_jobs(app, keep_hours=keep_finished_hours)
-        log.info("tasks.jobs_pruned", removed=removed, keep_hours=keep_finished_hours)
+        await prune_finished_jobs(app, keep_hours=keep_finished_hours)
+        log.info("tasks.jobs_pruned", keep_hours=keep_finished_hours)
 
     return app
 
 
-# Finished jobs whose newest event is older than the retention. Not procrastinate's own
-# `delete_old_jobs`: that also deletes the job a periodic task's newest defer row still points
-# at (a foreign key without ON DELETE), which fails the whole statement once a daily fire's job
-# is older than the retention; those few rows are kept here until the next fire replaces them.
-_PRUNE = """
-DELETE FROM procrastinate_jobs AS job
-WHERE job.status IN ('succeeded', 'failed', 'cancelled', 'aborted')
-  AND NOT EXISTS (SELECT 1 FROM procrastinate_periodic_defers AS d WHERE d.job_id = job.id)
-  AND NOT EXISTS (
-    SELECT 1 FROM procrastinate_events AS e
-    WHERE e.job_id = job.id AND e.at >= now() - make_interval(hours => %(hours)s)
-  )
-RETURNING job.id
-"""
-
-
-async def prune_finished_jobs(app: App, *, keep_hours: int) -> int:
-    """Delete the queue's finished jobs older than `keep_hours` (and their events); returns
-    how many went. Jobs still to run or running are never touched."""
-    rows = await app.connector.execute_query_all_async(_PRUNE, hours=keep_hours)
-    return len(rows)
+async def prune_finished_jobs(app: App, *, keep_hours: int) -> None:
+    """Delete the queue's finished jobs (succeeded, failed, cancelled, aborted) whose last event
+    is older than `keep_hours`, with their events: procrastinate's own `delete_old_jobs` (its
+    trigger unlinks a periodic defer row from a deleted job). Jobs to run or running stay."""
+    await app.job_manager.delete_old_jobs(
+        nb_hours=keep_hours, include_failed=True, include_cancelled=True, include_aborted=True
+    )
 
 
 class ProcrastinateEngine:
