@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 from adapters.db.engine import Database
 from tests.support.databases import fresh_database
@@ -82,17 +84,25 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_line(f"{backend}: {figures}")
 
 
+def _logging_state() -> tuple[dict[str, Any], list[logging.Handler], int]:
+    root = logging.getLogger()
+    return structlog.get_config(), list(root.handlers), root.level
+
+
+# The logging set-up before any test ran. Restoring what a test found is not enough: a module-
+# or session-scoped fixture runs before the per-test fixture below, and when it invokes the CLI
+# (which configures logging onto the runner's stream, closed after the call) every later test
+# would get that closed stream back ("I/O operation on closed file").
+_BASELINE = _logging_state()
+
+
 @pytest.fixture(autouse=True)
 def _restore_logging() -> Iterator[None]:
-    """CLI commands configure logging onto the runner's stderr; put it back after each test."""
-    import logging
-
-    import structlog
-
-    saved = structlog.get_config()
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
+    """CLI commands and `bootstrap.build` configure logging onto their own streams; put the
+    session's original set-up back after each test."""
     yield
-    structlog.configure(**saved)
+    config, handlers, level = _BASELINE
+    structlog.configure(**config)
+    root = logging.getLogger()
     root.handlers[:] = handlers
     root.setLevel(level)
