@@ -147,27 +147,10 @@ def _attrs_of(obj: object) -> frozenset[str] | None:
 
 def shape(root: object, package: str = "adapters.sandbox") -> dict[str, frozenset[str]]:
     """Class -> attribute names of every object of `package` reachable from `root`."""
-    seen: set[int] = set()
     found: dict[str, frozenset[str]] = {}
-    stack: list[object] = [root]
-    while stack:
-        obj = stack.pop()
-        if id(obj) in seen:
-            continue
-        seen.add(id(obj))
-        if isinstance(obj, (str, bytes, int, float, bool)) or obj is None:
-            continue
-        children: Iterable[object] = ()
-        if isinstance(obj, dict):
-            children = [*obj.keys(), *obj.values()]
-        elif isinstance(obj, (list, tuple, set, frozenset)):
-            children = list(obj)
-        elif type(obj).__module__.startswith(package):
-            attrs = _attrs_of(obj) or frozenset()
-            name = f"{type(obj).__module__}.{type(obj).__qualname__}"
-            found[name] = found.get(name, frozenset()) | attrs
-            children = [getattr(obj, a) for a in attrs]
-        stack.extend(children)
+    for obj in _reachable(root, package):
+        name = f"{type(obj).__module__}.{type(obj).__qualname__}"
+        found[name] = found.get(name, frozenset()) | (_attrs_of(obj) or frozenset())
     return found
 
 
