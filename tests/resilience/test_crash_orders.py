@@ -79,22 +79,33 @@ def _wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 90.0)
         time.sleep(0.05)
 
 
-@pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+def service_env(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, str], Path, int]:
+    """The environment of a service on its own SQLite file and free port, migrated; also set
+    in this process, since forked commands and the final checks read it."""
     port = _free_port()
-    db_path = tmp_path / "crash.db"
     env = {
         **os.environ,
         "ORCH_DATABASE__URL": f"sqlite+aiosqlite:///{db_path}",
-        "ORCH_SECURITY__SANDBOX_KEY_FILE": str(tmp_path / "key"),
+        "ORCH_SECURITY__SANDBOX_KEY_FILE": str(db_path.parent / "key"),
         "ORCH_API__PORT": str(port),
         "ORCH_LOGGING__LEVEL": "WARNING",
     }
     for name, value in env.items():
         if name.startswith("ORCH_"):
-            monkeypatch.setenv(name, value)  # forked commands and the final check read these
+            monkeypatch.setenv(name, value)
+    subprocess.run(
+        [sys.executable, "-m", "orchestrator", "db", "upgrade"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    return env, db_path, port
+
+
+@pytest.fixture
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    env, db_path, port = service_env(tmp_path / "crash.db", monkeypatch)
     cli = [sys.executable, "-m", "orchestrator"]
-    subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True)
     service = subprocess.Popen(
         [*cli, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )

@@ -39,9 +39,9 @@ from tests.resilience.test_crash_orders import (
     CONFIG,
     LATENCY,
     ORDER_PATH,
-    _free_port,
     _Shifted,
     _wait_ready,
+    service_env,
 )
 from tests.support.figures import record
 
@@ -90,24 +90,7 @@ class Service:
 
 @pytest.fixture
 def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Service]:
-    port = _free_port()
-    db_path = tmp_path / "crash-wf.db"
-    env = {
-        **os.environ,
-        "ORCH_DATABASE__URL": f"sqlite+aiosqlite:///{db_path}",
-        "ORCH_SECURITY__SANDBOX_KEY_FILE": str(tmp_path / "key"),
-        "ORCH_API__PORT": str(port),
-        "ORCH_LOGGING__LEVEL": "WARNING",
-    }
-    for name, value in env.items():
-        if name.startswith("ORCH_"):
-            monkeypatch.setenv(name, value)  # the final check reads these
-    subprocess.run(
-        [sys.executable, "-m", "orchestrator", "db", "upgrade"],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    env, db_path, port = service_env(tmp_path / "crash-wf.db", monkeypatch)
     svc = Service(env, db_path, f"http://127.0.0.1:{port}")
     svc.start()
     try:
