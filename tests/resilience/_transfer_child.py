@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 from prometheus_client import CollectorRegistry
@@ -21,19 +21,10 @@ from adapters.db.engine import Database
 from adapters.db.openbanking import build_openbanking_stores
 from adapters.http import ResilienceSettings, build_resilience
 from adapters.openbanking import build_openbanking, openbanking_http_client
-from orchestrator.clock import SystemClock
 from orchestrator.logging import configure_logging
 from tests.adapters.openbanking.conftest import make_settings
+from tests.resilience.test_crash_orders import _Shifted
 from tests.support.databases import cipher_for_tests
-
-
-class _Shifted:
-    def __init__(self, by: timedelta) -> None:
-        self._by = by
-        self._clock = SystemClock()
-
-    def now(self) -> datetime:
-        return self._clock.now() + self._by
 
 
 async def main(db_url: str, relay_url: str, key: str, amount: str, shift: str) -> int:
