@@ -12,10 +12,12 @@ SCALE_STALLED (seconds), SCALE_LOG_LEVEL. Prints "ready" once it takes tasks; st
 from __future__ import annotations
 
 import asyncio
-import cProfile
 import logging
 import os
 import sys
+from pathlib import Path
+
+import pyinstrument
 
 from adapters.db.engine import Database
 from adapters.db.jobs import DbJobRunStore
@@ -91,8 +93,14 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    # SCALE_PROFILE=FILE: the whole process under cProfile (CPU of the client side).
+    # SCALE_PROFILE=FILE: the whole process sampled by pyinstrument (CPU of the client side),
+    # its call tree written to FILE as text.
     if os.environ.get("SCALE_PROFILE"):
-        cProfile.run("asyncio.run(main())", os.environ["SCALE_PROFILE"])
+        profiler = pyinstrument.Profiler(interval=0.002)
+        with profiler:
+            asyncio.run(main())
+        Path(os.environ["SCALE_PROFILE"]).write_text(
+            profiler.output_text(unicode=True, color=False), encoding="utf-8"
+        )
     else:
         asyncio.run(main())
