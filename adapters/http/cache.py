@@ -78,6 +78,13 @@ class DisplayCache(Generic[T]):
             )
             return Cached(last.value, last.as_of, stale=True)
 
+    def store(self, key: Hashable, value: T) -> Cached[T]:
+        """Keep a value just read fresh elsewhere (a combined read) for later display reads."""
+        entry = Cached(value, self._clock.now())
+        self._fresh[key] = entry
+        self._last[key] = entry
+        return entry
+
     def invalidate(self, key: Hashable) -> None:
         """Forget the fresh value (after an order or transfer changed it); keep it for fallback."""
         self._fresh.pop(key, None)
@@ -99,8 +106,4 @@ class DisplayCache(Generic[T]):
             task.exception()  # every waiter may have gone; mark the error seen so asyncio is quiet
 
     async def _load(self, key: Hashable, loader: Callable[[], Awaitable[T]]) -> Cached[T]:
-        value = await loader()
-        entry = Cached(value, self._clock.now())
-        self._fresh[key] = entry
-        self._last[key] = entry
-        return entry
+        return self.store(key, await loader())

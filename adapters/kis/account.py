@@ -8,6 +8,9 @@ reduces only the orderable figure.
 
 positions(): inquire-balance, every page (50 real / 20 paper per page), restarting on SYDB0050.
 
+cash_and_positions(): both in one pass for reconciliation. The balance pages are read once and
+the first page's summary is the cash, so cash and holdings come from the same reply.
+
 transactions(): KIS has no cash-ledger inquiry in the documented API, so the stream is derived
 from fills in inquire-daily-ccld: one gross cash move per order with fills (buy: out, sell: in),
 fees and taxes excluded, `tx_id` "fill:<YYYYMMDD>:<ODNO>". Deposits and withdrawals are not seen.
@@ -28,7 +31,7 @@ from adapters.kis.client import KisClient
 from adapters.kis.endpoints import BALANCE, PSBL_ORDER
 from adapters.kis.errors import boundary
 from adapters.kis.executor import read_daily_rows
-from adapters.kis.schemas import BalancePage, BalanceRow, PsblOrderReply
+from adapters.kis.schemas import BalancePage, BalanceRow, JsonObject, PsblOrderReply
 from orchestrator.domain.errors import AccountUnknown
 from orchestrator.domain.model import (
     AccountKind,
@@ -99,6 +102,22 @@ class KisAccountSource:
         )
         return list(cached.value)
 
+    async def cash_and_positions(
+        self, account: AccountRef
+    ) -> tuple[CashBalance, Sequence[Position]]:
+        """Cash and holdings read fresh in one pass (reconciliation): every balance page (the
+        first page's summary is the cash) and buying power; kept for later display reads."""
+        self._check(account)
+        pages = await self._client.pages(BALANCE, mapping.balance_query(account))
+        psbl = await self._client.send(PSBL_ORDER, params=mapping.psbl_order_query(account))
+        with boundary(self.name):
+            parsed = [BalancePage.parse(page) for page in pages]
+            cash = self._cash_of(parsed[0], psbl.data, account)
+            positions = self._positions_of(parsed, account)
+        self._cash.store(("cash", account.external_ref), cash)
+        self._positions.store(("positions", account.external_ref), positions)
+        return cash, list(positions)
+
     async def transactions(
         self, account: AccountRef, start: date, end: date
     ) -> AsyncIterator[Transaction]:
@@ -127,20 +146,25 @@ class KisAccountSource:
         first = await self._client.send(BALANCE, params=mapping.balance_query(account))
         psbl = await self._client.send(PSBL_ORDER, params=mapping.psbl_order_query(account))
         with boundary(self.name):
-            summaries = BalancePage.parse(first.data).output2
-            if not summaries:
-                raise ValueError("balance reply without output2 summary")
-            return mapping.cash_from(
-                summaries[0],
-                PsblOrderReply.parse(psbl.data).output,
-                account,
-                self._clock.now(),
-            )
+            return self._cash_of(BalancePage.parse(first.data), psbl.data, account)
 
     async def _read_positions(self, account: AccountRef) -> tuple[Position, ...]:
         pages = await self._client.pages(BALANCE, mapping.balance_query(account))
         with boundary(self.name):
-            rows: list[BalanceRow] = []
-            for page in pages:
-                rows += BalancePage.parse(page).output1
-            return tuple(mapping.positions_from(rows, account, self._clock.now()))
+            return self._positions_of([BalancePage.parse(page) for page in pages], account)
+
+    def _cash_of(self, first: BalancePage, psbl: JsonObject, account: AccountRef) -> CashBalance:
+        summaries = first.output2
+        if not summaries:
+            raise ValueError("balance reply without output2 summary")
+        return mapping.cash_from(
+            summaries[0], PsblOrderReply.parse(psbl).output, account, self._clock.now()
+        )
+
+    def _positions_of(
+        self, pages: Sequence[BalancePage], account: AccountRef
+    ) -> tuple[Position, ...]:
+        rows: list[BalanceRow] = []
+        for page in pages:
+            rows += page.output1
+        return tuple(mapping.positions_from(rows, account, self._clock.now()))

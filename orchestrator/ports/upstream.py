@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from datetime import date, datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from orchestrator.domain.alerts import Alert
 from orchestrator.domain.model import (
@@ -61,6 +61,21 @@ class AccountSource(Protocol):
         self, account: AccountRef, start: date, end: date
     ) -> AsyncIterator[Transaction]:
         """Every transaction in [start, end] (KST dates), streamed page by page, oldest first."""
+        ...
+
+
+@runtime_checkable
+class CashAndPositionsSource(Protocol):
+    """An AccountSource that can read cash and holdings fresh in one pass, from one reply.
+
+    Reconciliation uses it when a source offers it: one read instead of two, and cash and
+    holdings that agree with each other. Same errors as `cash` and `positions`; safe to repeat.
+    """
+
+    async def cash_and_positions(
+        self, account: AccountRef
+    ) -> tuple[CashBalance, Sequence[Position]]:
+        """Cash and holdings of the account, read fresh (never from a cache)."""
         ...
 
 

@@ -15,7 +15,7 @@ import structlog
 from orchestrator.domain.errors import SourceError
 from orchestrator.domain.model import AccountRef, Snapshot, Transaction
 from orchestrator.domain.reconciliation import Reading
-from orchestrator.ports.upstream import AccountSource
+from orchestrator.ports.upstream import AccountSource, CashAndPositionsSource
 
 log = structlog.get_logger(__name__)
 
@@ -80,8 +80,12 @@ async def take_reading(
     positions_read = plan.positions
     transactions_read = plan.transactions is not None
     try:
-        cash = await source.cash(account, fresh=True)
-        positions = tuple(await source.positions(account, fresh=True)) if plan.positions else ()
+        if plan.positions and isinstance(source, CashAndPositionsSource):
+            cash, held = await source.cash_and_positions(account)
+            positions = tuple(held)
+        else:
+            cash = await source.cash(account, fresh=True)
+            positions = tuple(await source.positions(account, fresh=True)) if plan.positions else ()
         transactions: tuple[Transaction, ...] = ()
         if plan.transactions is not None:
             start, end = plan.transactions

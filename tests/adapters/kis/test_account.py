@@ -77,6 +77,31 @@ async def test_positions_follow_every_page_on_paper(
     assert harness.time.sleeps  # the 1/s budget was waited for, not exceeded
 
 
+async def test_cash_and_positions_read_every_page_in_one_pass(
+    make_harness: HarnessFactory, seed_data: Any
+) -> None:
+    """cash_and_positions() walks the balance pages once: the cash is the first page's summary,
+    the holdings every page's rows; display reads are then served both without a call."""
+    harness = await make_harness("real", seed=holdings_seed(seed_data, "real", 120))
+    separate_cash = await harness.kis.accounts.cash(harness.account, fresh=True)
+    separate = await harness.kis.accounts.positions(harness.account, fresh=True)
+    calls = harness.spy.count(BALANCE)
+
+    cash, positions = await harness.kis.accounts.cash_and_positions(harness.account)
+    combined = harness.spy.count(BALANCE) - calls
+    shown_cash = await harness.kis.accounts.cash(harness.account)
+    shown = await harness.kis.accounts.positions(harness.account)
+
+    assert calls == 4  # one page for cash, three for holdings
+    assert combined == 3
+    figures = (cash.deposit, cash.orderable, cash.withdrawable)
+    assert figures == (separate_cash.deposit, separate_cash.orderable, separate_cash.withdrawable)
+    assert [(p.symbol, p.quantity) for p in positions] == [(p.symbol, p.quantity) for p in separate]
+    assert shown_cash == cash
+    assert list(shown) == list(positions)
+    assert harness.spy.count(BALANCE) == calls + 3  # the display reads asked nothing
+
+
 async def test_paging_restarts_on_sydb0050(make_harness: HarnessFactory, seed_data: Any) -> None:
     """Holdings changing between pages (SYDB0050) restart paging from page one; nothing lost."""
     harness = await make_harness("real", seed=holdings_seed(seed_data, "real", 60))
