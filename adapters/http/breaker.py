@@ -45,7 +45,8 @@ class CircuitBreakers:
 
     After `recovery_seconds` calls are let through again as probes (half-open; purgatory does not
     limit them to one): a success closes the circuit, a failure opens it again. With `redis_url`,
-    replicas share each circuit's state. `on_open(circuit)` is called when this process opens one.
+    replicas share each circuit's state; a replica sees another's change within
+    `refresh_seconds`. `on_open(circuit)` is called when this process opens one.
     """
 
     def __init__(
@@ -56,6 +57,8 @@ class CircuitBreakers:
         redis_url: str | None = None,
         key_prefix: str = "orchestrator",
         on_open: Callable[[str], None] | None = None,
+        refresh_seconds: float = 1.0,
+        timer: Callable[[], float] = time.monotonic,
     ) -> None:
         uow = AsyncRedisUnitOfWork(redis_url) if redis_url else AsyncInMemoryUnitOfWork()
         self._factory = AsyncCircuitBreakerFactory(
@@ -70,6 +73,13 @@ class CircuitBreakers:
         self._init_lock = asyncio.Lock()
         # Last state this process saw per circuit: (purgatory state, opened_at).
         self._seen: dict[str, tuple[str, float | None]] = {}
+        # On Redis, each circuit's state is read at most once per `refresh_seconds` (two GETs a
+        # read); meanwhile this process's calls share the state read last, as they share it
+        # in memory. What this process records (failures, openings) still reaches Redis at
+        # once; what other replicas record is seen here within `refresh_seconds`.
+        self._refresh = refresh_seconds
+        self._timer = timer
+        self._read: dict[str, tuple[Context, float]] = {}
 
     def guard(self, circuit: str, *, source: str) -> _Guard:
         """Async context manager around one call: raises CircuitOpen on entry while open."""
@@ -97,7 +107,15 @@ class CircuitBreakers:
                 if not self._ready:
                     await self._factory.initialize()
                     self._ready = True
-        return await self._factory.get_breaker(self._prefix + circuit)
+        if not self._redis:
+            return await self._factory.get_breaker(self._prefix + circuit)
+        now = self._timer()
+        read = self._read.get(circuit)
+        if read is not None and now < read[1]:
+            return AsyncCircuitBreaker(read[0], self._factory.uow, self._factory.messagebus)
+        breaker = await self._factory.get_breaker(self._prefix + circuit)
+        self._read[circuit] = (breaker.context, now + self._refresh)
+        return breaker
 
     def _note(self, circuit: str, context: Context) -> None:
         self._seen[circuit] = (context.state, context.opened_at)

@@ -97,6 +97,7 @@ def build_resilience(
         breakers=CircuitBreakers(
             failure_threshold=settings.breaker_failure_threshold,
             recovery_seconds=settings.breaker_recovery_seconds,
+            refresh_seconds=settings.breaker_refresh_seconds,
             redis_url=url,
             key_prefix=f"{key_prefix}:breaker",
             on_open=alerts.breaker_opened,

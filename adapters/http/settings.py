@@ -90,6 +90,9 @@ class ResilienceSettings(BaseModel):
 
     breaker_failure_threshold: int = Field(5, ge=1)
     breaker_recovery_seconds: PositiveFloat = 30.0
+    # With Redis: how often a replica re-reads a circuit's shared state (it sees another
+    # replica's opening within this long; its own changes are written at once).
+    breaker_refresh_seconds: float = Field(1.0, gt=0, le=30)
 
     cache_ttl_seconds: float = Field(45.0, ge=30, le=60)
     skew_warn_seconds: PositiveFloat = 2.0

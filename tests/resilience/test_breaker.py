@@ -199,3 +199,59 @@ async def test_redis_state_is_shared_between_replicas(redis_client: Redis) -> No
             await redis_client.delete(*keys)
         await replica_a.aclose()
         await replica_b.aclose()
+
+
+@pytest.mark.redis
+async def test_a_replica_sees_another_opening_within_the_refresh_interval(
+    redis_client: Redis,
+) -> None:
+    """On Redis a replica re-reads a circuit at most once per refresh interval: a circuit that
+    another replica opened lets calls through here until the interval has passed, then not."""
+    prefix = f"test-{uuid.uuid4().hex}"
+    now = [1000.0]
+
+    def make() -> CircuitBreakers:
+        return CircuitBreakers(
+            failure_threshold=2,
+            recovery_seconds=30,
+            redis_url=REDIS_URL,
+            key_prefix=prefix,
+            refresh_seconds=1.0,
+            timer=lambda: now[0],
+        )
+
+    replica_a, replica_b = make(), make()
+    gets: list[str] = []
+    try:
+        async with replica_b.guard("vendor", source="vendor"):
+            pass  # replica b has read the circuit: closed
+        for _ in range(2):
+            with pytest.raises(SourceUnavailable):
+                async with replica_a.guard("vendor", source="vendor"):
+                    raise SourceUnavailable("vendor", "503")
+        repository = replica_b._factory.uow.contexts
+        original = repository.get
+
+        async def counted(name: str) -> object:
+            gets.append(name)
+            return await original(name)
+
+        repository.get = counted  # type: ignore[method-assign]
+        now[0] += 0.5
+        async with replica_b.guard("vendor", source="vendor"):
+            pass  # within the interval: the state read last (closed), no read of Redis
+        reads_within = len(gets)
+        now[0] += 0.6
+        with pytest.raises(CircuitOpen):
+            async with replica_b.guard("vendor", source="vendor"):
+                pass
+
+        assert reads_within == 0
+        assert len(gets) == 1
+        assert replica_b.states() == {"vendor": "open"}
+    finally:
+        keys = [key async for key in redis_client.scan_iter(match=f"cbr::{prefix}:*")]
+        if keys:
+            await redis_client.delete(*keys)
+        await replica_a.aclose()
+        await replica_b.aclose()
