@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import structlog
-from sqlalchemy import exc, or_, select, update
+from sqlalchemy import exc, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 from sqlmodel import col
@@ -59,12 +59,20 @@ from orchestrator.domain.reconciliation import (
     RecordedTransfer,
 )
 from orchestrator.domain.timeutil import to_utc
-from orchestrator.ports.reconciliation import ACTIVE, OPEN, BreakChanges, RunRecord
+from orchestrator.ports.reconciliation import (
+    ACTIVE,
+    OPEN,
+    AccountLedger,
+    BreakChanges,
+    LedgerWindow,
+    RunRecord,
+)
 
 log = structlog.get_logger(__name__)
 
 _MAX_RACES = 3
 _TERMINAL_ORDERS = [s.value for s in OrderState if s.terminal]
+_TERMINAL = frozenset(_TERMINAL_ORDERS)
 _UNRESOLVED_TRANSFERS = [s.value for s in TransferState if s.unresolved]
 _PORTFOLIO_SEARCH_RUNS = 50
 _ACTIVE = [s.value for s in ACTIVE_STATUSES]
@@ -126,9 +134,11 @@ class DbReconciliationStore:
 
     # --- snapshots ----------------------------------------------------------------------------
 
-    async def save_readings(self, run_id: str, readings: Sequence[Reading]) -> None:
+    async def save_readings(
+        self, run_id: str, readings: Sequence[Reading], *, accepted: bool = False
+    ) -> None:
         async with self._db.autocommit() as session:
-            session.add_all([_snapshot_row(run_id, r) for r in readings])
+            session.add_all([_snapshot_row(run_id, r, accepted=accepted) for r in readings])
 
     async def accepted_snapshots(self, account_ids: Sequence[str]) -> Mapping[str, Snapshot]:
         return await self._newest(account_ids, accepted_only=True)
@@ -139,23 +149,35 @@ class DbReconciliationStore:
     async def _newest(
         self, account_ids: Sequence[str], *, accepted_only: bool
     ) -> dict[str, Snapshot]:
-        found: dict[str, Snapshot] = {}
-        async with self._db.autocommit() as session:
-            for account_id in dict.fromkeys(account_ids):
-                query = select(SnapshotRow).where(
-                    col(SnapshotRow.account_id) == account_id,
-                    col(SnapshotRow.error).is_(None),
-                    col(SnapshotRow.institution) != "",
+        ids = list(dict.fromkeys(account_ids))
+        if not ids:
+            return {}
+        # One statement for all the accounts: each account's newest row (by its index), the
+        # results put together with UNION ALL.
+        newest = []
+        for account_id in ids:
+            query = select(SnapshotRow).where(
+                col(SnapshotRow.account_id) == account_id,
+                col(SnapshotRow.error).is_(None),
+                col(SnapshotRow.institution) != "",
+            )
+            if accepted_only:
+                query = query.where(col(SnapshotRow.accepted).is_(True))
+            newest.append(
+                query.order_by(col(SnapshotRow.taken_at).desc(), col(SnapshotRow.id).desc()).limit(
+                    1
                 )
-                if accepted_only:
-                    query = query.where(col(SnapshotRow.accepted).is_(True))
-                query = query.order_by(
-                    col(SnapshotRow.taken_at).desc(), col(SnapshotRow.id).desc()
-                ).limit(1)
-                row = (await session.execute(query)).scalars().first()
-                if row is not None:
-                    found[account_id] = _snapshot_of(row)
-        return found
+            )
+        statement = (
+            newest[0]
+            if len(newest) == 1
+            else select(SnapshotRow).from_statement(
+                union_all(*(select(q.subquery()) for q in newest))
+            )
+        )
+        async with self._db.autocommit() as session:
+            rows = (await session.execute(statement)).scalars().all()
+        return {row.account_id: _snapshot_of(row) for row in rows}
 
     async def accept(self, run_id: str, account_ids: Sequence[str]) -> int:
         if not account_ids:
@@ -418,18 +440,7 @@ class DbJournalReader:
                 )
                 .order_by(col(FillRow.filled_at), col(FillRow.id))
             )
-            return [
-                RecordedFill(
-                    intent_id=r.intent_id,
-                    account_id=r.account_id,
-                    symbol=r.symbol,
-                    side=Side(r.side),
-                    quantity=r.quantity,
-                    filled_at=r.filled_at,
-                    price=r.price,
-                )
-                for r in rows.scalars()
-            ]
+            return [_fill_of(r) for r in rows.scalars()]
 
     async def orders_since(self, account_id: str, since: datetime) -> Sequence[RecordedOrder]:
         async with self._db.autocommit() as session:
@@ -445,6 +456,47 @@ class DbJournalReader:
                 .order_by(col(OrderIntentRow.created_at))
             )
             return [_order_of(r) for r in rows.scalars()]
+
+    async def ledgers(self, windows: Mapping[str, LedgerWindow]) -> Mapping[str, AccountLedger]:
+        if not windows:
+            return {}
+        ids = list(windows)
+        # Each read covers the widest window of the accounts; rows are then kept per account.
+        fills_after = to_utc(min(w.fills_after for w in windows.values()))
+        orders_from = to_utc(min(w.orders_from for w in windows.values()))
+        async with self._db.autocommit() as session:
+            fill_rows = (
+                await session.execute(
+                    select(FillRow)
+                    .where(
+                        col(FillRow.account_id).in_(ids),
+                        col(FillRow.filled_at) > fills_after,
+                    )
+                    .order_by(col(FillRow.filled_at), col(FillRow.id))
+                )
+            ).scalars()
+            fills: dict[str, list[RecordedFill]] = {a: [] for a in ids}
+            for r in fill_rows:
+                if r.filled_at > windows[r.account_id].fills_after:
+                    fills[r.account_id].append(_fill_of(r))
+            order_rows = (
+                await session.execute(
+                    select(OrderIntentRow)
+                    .where(
+                        col(OrderIntentRow.account_id).in_(ids),
+                        or_(
+                            col(OrderIntentRow.created_at) >= orders_from,
+                            col(OrderIntentRow.state).not_in(_TERMINAL_ORDERS),
+                        ),
+                    )
+                    .order_by(col(OrderIntentRow.created_at))
+                )
+            ).scalars()
+            orders: dict[str, list[RecordedOrder]] = {a: [] for a in ids}
+            for o in order_rows:
+                if o.created_at >= windows[o.account_id].orders_from or o.state not in _TERMINAL:
+                    orders[o.account_id].append(_order_of(o))
+        return {a: AccountLedger(tuple(fills[a]), tuple(orders[a])) for a in ids}
 
     async def transfers_since(self, user_id: str, since: datetime) -> Sequence[RecordedTransfer]:
         moment = to_utc(since)
@@ -478,7 +530,7 @@ class DbJournalReader:
 # --- rows <-> domain --------------------------------------------------------------------------
 
 
-def _snapshot_row(run_id: str, reading: Reading) -> SnapshotRow:
+def _snapshot_row(run_id: str, reading: Reading, *, accepted: bool = False) -> SnapshotRow:
     snapshot = reading.snapshot
     account = snapshot.account if snapshot is not None else None
     cash = snapshot.cash if snapshot is not None and reading.ok else None
@@ -502,7 +554,8 @@ def _snapshot_row(run_id: str, reading: Reading) -> SnapshotRow:
         positions_read=reading.positions_read,
         transactions_read=reading.transactions_read,
         error=reading.failure,
-        accepted=False,
+        # Only a successful reading can be a baseline (what `accept` marks, too).
+        accepted=accepted and ok and account is not None,
     )
 
 
@@ -577,6 +630,18 @@ def _snapshot_of(row: SnapshotRow) -> Snapshot:
         cash=cash,
         positions=positions,
         transactions=transactions,
+    )
+
+
+def _fill_of(r: FillRow) -> RecordedFill:
+    return RecordedFill(
+        intent_id=r.intent_id,
+        account_id=r.account_id,
+        symbol=r.symbol,
+        side=Side(r.side),
+        quantity=r.quantity,
+        filled_at=r.filled_at,
+        price=r.price,
     )
 
 

@@ -60,6 +60,26 @@ class RunRecord:
         check_aware(self, "started_at", "finished_at")
 
 
+@dataclass(frozen=True, slots=True)
+class LedgerWindow:
+    """What to read of one account's journal: fills after `fills_after`, intents created at or
+    after `orders_from` (plus every intent not yet terminal)."""
+
+    fills_after: datetime
+    orders_from: datetime
+
+    def __post_init__(self) -> None:
+        check_aware(self, "fills_after", "orders_from")
+
+
+@dataclass(frozen=True, slots=True)
+class AccountLedger:
+    """One account's journal within its window, oldest first."""
+
+    fills: tuple[RecordedFill, ...] = ()
+    orders: tuple[RecordedOrder, ...] = ()
+
+
 class OrderListSource(Protocol):
     """The broker's own list of orders (an OrderExecutor satisfies this)."""
 
@@ -83,6 +103,11 @@ class JournalReader(Protocol):
 
     async def orders_since(self, account_id: str, since: datetime) -> Sequence[RecordedOrder]:
         """Intents of the account created at or after `since`, plus every one not yet terminal."""
+        ...
+
+    async def ledgers(self, windows: Mapping[str, LedgerWindow]) -> Mapping[str, AccountLedger]:
+        """For each account id, what `fills_since` and `orders_since` return for its window, read
+        together (one investor's accounts in a fire: two reads, not two per account)."""
         ...
 
     async def transfers_since(self, user_id: str, since: datetime) -> Sequence[RecordedTransfer]:
@@ -109,8 +134,11 @@ class ReconciliationStore(Protocol):
         """The newest successful snapshot of each account (accepted or not), for display."""
         ...
 
-    async def save_readings(self, run_id: str, readings: Sequence[Reading]) -> None:
-        """Store this run's readings (failed ones too, with their error), not accepted."""
+    async def save_readings(
+        self, run_id: str, readings: Sequence[Reading], *, accepted: bool = False
+    ) -> None:
+        """Store this run's readings (failed ones too, with their error); with `accepted` the
+        successful ones are the accounts' new baselines at once (as `accept` would make them)."""
         ...
 
     async def apply_breaks(

@@ -43,8 +43,10 @@ from orchestrator.domain.timeutil import to_kst
 from orchestrator.ports.reconciliation import (
     OPEN,
     RESOLVED,
+    AccountLedger,
     BreakRecord,
     JournalReader,
+    LedgerWindow,
     OrderListSource,
     ReconciliationStore,
 )
@@ -386,16 +388,18 @@ class ReconcileService:
                 for a in accounts
             )
         )
+        windows = {a.account: self._window(baselines.get(a.account), now) for a in accounts}
+        ledgers = await self._journal.ledgers(windows)
         books = [
-            await self._book(a, r, baselines.get(a.account), directory, now)
+            await self._book(a, r, baselines.get(a.account), ledgers[a.account], now)
             for a, r in zip(accounts, readings, strict=True)
         ]
         transfers = await self._journal.transfers_since(
             user_id, self._transfers_since(baselines.values(), now)
         )
         outcome = reconcile(books, transfers, now=now, tolerances=self._tolerances)
+        accepted = outcome.clean and all(r.ok for r in readings)
 
-        await self._store.save_readings(run_id, readings)
         changes = await self._store.apply_breaks(
             run_id,
             user_id=user_id,
@@ -436,9 +440,9 @@ class ReconcileService:
                 key=record.key,
                 first_seen_at=iso_or_none(record.first_seen_at),
             )
-        accepted = outcome.clean and all(r.ok for r in readings)
-        if accepted:
-            await self._store.accept(run_id, ids)
+        # Stored once the breaks are decided, as the new baselines when nothing was found: a
+        # crash before this leaves the run `running`, and the task's next attempt reads again.
+        await self._store.save_readings(run_id, readings, accepted=accepted)
         portfolio = await self._portfolio(user_id, readings, now)
         return _UserResult(
             user_id=user_id,
@@ -470,21 +474,32 @@ class ReconcileService:
             transactions=transactions,
         )
 
+    def _orders_since(self, baseline: Snapshot | None, now: datetime) -> datetime:
+        baseline_at = baseline.taken_at if baseline is not None else None
+        return order_window_start(
+            now, baseline_at, timedelta(days=self._settings.order_lookback_days)
+        )
+
+    def _window(self, baseline: Snapshot | None, now: datetime) -> LedgerWindow:
+        """The journal an account's book needs: fills since its baseline, intents since the
+        order window opened (less a margin for intents recorded just before their order)."""
+        return LedgerWindow(
+            fills_after=baseline.taken_at
+            if baseline is not None
+            else now - self._tolerances.too_recent,
+            orders_from=self._orders_since(baseline, now) - _INTENT_MARGIN,
+        )
+
     async def _book(
         self,
         account: ReconciledAccountSettings,
         reading: Reading,
         baseline: Snapshot | None,
-        directory: SourceAccounts,
+        ledger: AccountLedger,
         now: datetime,
     ) -> AccountBook:
-        baseline_at = baseline.taken_at if baseline is not None else None
-        orders_since = order_window_start(
-            now, baseline_at, timedelta(days=self._settings.order_lookback_days)
-        )
-        fills_since = baseline_at or now - self._tolerances.too_recent
-        fills = await self._journal.fills_since(account.account, fills_since)
-        orders = await self._journal.orders_since(account.account, orders_since - _INTENT_MARGIN)
+        orders_since = self._orders_since(baseline, now)
+        fills, orders = ledger.fills, ledger.orders
         broker_orders = None
         orders_error = None
         order_source = None if account.orders is None else self._order_sources.get(account.orders)

@@ -31,7 +31,7 @@ from orchestrator.domain.model import (
     Side,
 )
 from orchestrator.domain.reconciliation import RecordedTransfer
-from orchestrator.ports.reconciliation import OPEN, RESOLVED
+from orchestrator.ports.reconciliation import OPEN, RESOLVED, AccountLedger, LedgerWindow
 from orchestrator.services.reconcile import (
     ReconcileService,
     ReconciliationSettings,
@@ -510,6 +510,62 @@ async def test_journal_reader_maps_rows_to_domain_values(db: Database) -> None:
         (OrderState.FILLED, "0000042", 5)
     ]
     assert [(t.amount, t.completed_at) for t in transfers] == [(Decimal(400_000), NOW)]
+
+
+async def test_journal_ledgers_keep_each_accounts_own_window(db: Database) -> None:
+    """ledgers() reads several accounts together and gives each what fills_since and
+    orders_since give it for its own window: a row inside one account's window but outside
+    another's is kept for the first only."""
+    await _journal_rows(db, NOW)
+    async with db.session() as s:
+        s.add(
+            OrderIntentRow(
+                id="i-2",
+                idempotency_key="wf:2:buy",
+                user_id="demo",
+                account_id="kis-other",
+                broker="kis",
+                symbol="000660",
+                side="sell",
+                quantity=1,
+                order_type="market",
+                state=OrderState.FILLED.value,
+                broker_order_id="0000043",
+                filled_quantity=1,
+                created_at=NOW - timedelta(hours=2),
+                updated_at=NOW,
+            )
+        )
+        await s.flush()
+        s.add(
+            FillRow(
+                intent_id="i-2",
+                account_id="kis-other",
+                symbol="000660",
+                side="sell",
+                quantity=1,
+                cumulative_quantity=1,
+                price=Decimal(150_000),
+                filled_at=NOW - timedelta(minutes=30),
+            )
+        )
+    journal = DbJournalReader(db)
+    wide = LedgerWindow(NOW - timedelta(hours=1), NOW - timedelta(hours=3))
+    narrow = LedgerWindow(NOW - timedelta(minutes=10), NOW - timedelta(hours=1))
+
+    together = await journal.ledgers({"kis-main": narrow, "kis-other": wide, "kis-none": wide})
+    # The read covers kis-main's wide window; kis-other keeps only its own narrow one.
+    narrow_other = await journal.ledgers({"kis-main": wide, "kis-other": narrow})
+
+    assert [f.intent_id for f in together["kis-main"].fills] == ["i-1"]
+    assert [o.intent_id for o in together["kis-main"].orders] == ["i-1"]
+    assert [f.intent_id for f in together["kis-other"].fills] == ["i-2"]
+    assert [o.intent_id for o in together["kis-other"].orders] == ["i-2"]
+    assert together["kis-none"] == AccountLedger()
+    assert narrow_other["kis-other"] == AccountLedger()
+    assert together["kis-other"].fills == tuple(
+        await journal.fills_since("kis-other", wide.fills_after)
+    )
 
 
 async def test_runs_and_break_changes_are_logged_as_structured_events(db: Database) -> None:
