@@ -73,6 +73,7 @@ from orchestrator.domain.investors import add_source_defaults
 from orchestrator.domain.model import Quote
 from orchestrator.logging import configure_logging
 from orchestrator.ports import AccountSource, Clock, MarketData, Notifier, OrderExecutor
+from orchestrator.ports.scheduling import ItemStatus
 from orchestrator.ports.tasks import InvestorTask, TaskEngine
 from orchestrator.ports.workflows import TradingCalendar
 from orchestrator.scheduling import (
@@ -973,6 +974,36 @@ class SchedulerControl:
 
     async def runs(self, job_id: str | None, limit: int) -> Sequence[Mapping[str, Any]]:
         return [run.as_dict() for run in await self._scheduler.runs(job_id, limit)]
+
+    async def run(
+        self,
+        job_id: str,
+        scheduled_for: datetime,
+        *,
+        limit: int,
+        offset: int = 0,
+        status: ItemStatus | None = None,
+    ) -> Mapping[str, Any] | None:
+        found = await self._scheduler.run(job_id, scheduled_for)
+        if found is None:
+            return None
+        # One row more than the page says whether another page follows.
+        outcomes = await self._scheduler.outcomes(
+            job_id, scheduled_for, limit=limit + 1, offset=offset, status=status
+        )
+        page = outcomes[:limit]
+        more = len(outcomes) > limit
+        return {
+            **found.as_dict(),
+            "investors": [i.as_dict() for i in page],
+            "page": {
+                "limit": limit,
+                "offset": offset,
+                "status": status,
+                "matching": found.matching(status),
+                "next_offset": offset + len(page) if more else None,
+            },
+        }
 
     async def trigger(self, job_id: str, by: str) -> Mapping[str, Any]:
         return (await self._scheduler.trigger(job_id, by)).as_dict()

@@ -115,26 +115,36 @@ class DbJobRunStore:
         return {r.job_id: _run(r) for r in rows}
 
     async def run(self, job_id: str, scheduled_for: datetime) -> JobRun | None:
-        key = to_utc(scheduled_for)
-        async with self._db.session() as session:
-            row = await session.get(JobRunRow, (job_id, key))
-            if row is None:
-                return None
-            items = (
-                (
-                    await session.execute(
-                        select(JobRunItemRow)
-                        .where(
-                            col(JobRunItemRow.job_id) == job_id,
-                            col(JobRunItemRow.scheduled_for) == key,
-                        )
-                        .order_by(col(JobRunItemRow.investor))
-                    )
-                )
-                .scalars()
-                .all()
+        async with self._db.autocommit() as session:
+            row = await session.get(JobRunRow, (job_id, to_utc(scheduled_for)))
+            return None if row is None else _run(row)
+
+    async def items(
+        self,
+        job_id: str,
+        scheduled_for: datetime,
+        *,
+        limit: int,
+        offset: int = 0,
+        status: ItemStatus | None = None,
+    ) -> Sequence[ItemOutcome]:
+        # The primary key (job_id, scheduled_for, investor) serves the range and the order; the
+        # page is cut by the database (LIMIT/OFFSET), never by reading the fire's every item.
+        query = (
+            select(JobRunItemRow)
+            .where(
+                col(JobRunItemRow.job_id) == job_id,
+                col(JobRunItemRow.scheduled_for) == to_utc(scheduled_for),
             )
-        return _run(row, tuple(_item(i) for i in items))
+            .order_by(col(JobRunItemRow.investor))
+            .limit(limit)
+            .offset(offset)
+        )
+        if status is not None:
+            query = query.where(col(JobRunItemRow.status) == status)
+        async with self._db.autocommit() as session:
+            rows = (await session.execute(query)).scalars().all()
+            return [_item(r) for r in rows]
 
     async def set_total(
         self, job_id: str, scheduled_for: datetime, total: int, *, engine: str
@@ -288,7 +298,7 @@ def _item(row: JobRunItemRow) -> ItemOutcome:
     )
 
 
-def _run(row: JobRunRow, items: tuple[ItemOutcome, ...] = ()) -> JobRun:
+def _run(row: JobRunRow) -> JobRun:
     status: JobRunStatus
     if row.status == "succeeded":
         status = "succeeded"
@@ -311,5 +321,4 @@ def _run(row: JobRunRow, items: tuple[ItemOutcome, ...] = ()) -> JobRun:
         done=row.done,
         failed=row.failed,
         engine=row.engine,
-        items=items,
     )

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
 from orchestrator.api.auth import (
     AUTH_RESPONSES,
@@ -24,6 +24,7 @@ from orchestrator.api.schemas import (
     BreakOut,
     JobActionOut,
     JobOut,
+    JobRunDetailOut,
     JobRunOut,
     KillSwitchOut,
     OrderOut,
@@ -47,6 +48,34 @@ Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 OptIdent = Annotated[str | None, Query(min_length=1, max_length=64)]
 PathIdent = Annotated[str, Path(min_length=1, max_length=64)]
 NOT_FOUND = error_responses(404)
+
+
+_INSTANT = "an ISO 8601 time with its offset, e.g. 2026-06-04T01:00:00+00:00"
+
+
+def iso_instant(value: object) -> object:
+    """ISO 8601 text (`Z` or an offset; a naive one is refused by AwareDatetime after this),
+    nothing else: not a bare number. An instant outside the years 1-9999 in UTC is refused too
+    (it could not be compared with a stored key)."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or len(value) > 64:
+        raise ValueError(_INSTANT)
+    try:
+        parsed = datetime.fromisoformat(value)
+        if parsed.tzinfo is not None:
+            parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise ValueError(_INSTANT) from None
+    return parsed
+
+
+# A fire's key as the runs list shows it (`scheduled_for`); a naive time is refused (422).
+PathInstant = Annotated[
+    AwareDatetime,
+    BeforeValidator(iso_instant),
+    Path(description="The fire's scheduled time as the runs list shows it: " + _INSTANT),
+]
 
 
 @dataclass
@@ -232,6 +261,32 @@ def operator_router(deps: ApiDeps) -> APIRouter:
         if deps.jobs is None:
             raise _unavailable("the scheduler")
         return [dict(r) for r in await deps.jobs.runs(job_id, limit)]
+
+    @router.get(
+        "/jobs/runs/{job_id}/{scheduled_for}",
+        response_model=JobRunDetailOut,
+        dependencies=[viewer],
+        responses=NOT_FOUND,
+        tags=["jobs"],
+    )
+    async def job_run(
+        job_id: PathIdent,
+        scheduled_for: PathInstant,
+        status: Annotated[Literal["succeeded", "failed"] | None, Query()] = None,
+        limit: Limit = 100,
+        offset: Offset = 0,
+    ) -> dict[str, Any]:
+        """One fire (its key: `job_id` and `scheduled_for` as the runs list shows them) with its
+        counts and one page of its per-investor outcomes, by investor id; `status` keeps only
+        the succeeded or the failed ones."""
+        if deps.jobs is None:
+            raise _unavailable("the scheduler")
+        found = await deps.jobs.run(
+            job_id, scheduled_for, limit=limit, offset=offset, status=status
+        )
+        if found is None:
+            raise NotFound(f"no run of {job_id} scheduled for {scheduled_for.isoformat()}")
+        return dict(found)
 
     @router.post(
         "/jobs/{job_id}/{action}",

@@ -7,9 +7,9 @@ Models allow extra fields: a column added later reaches the reply before its mod
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 Iso = str  # ISO 8601 with offset
 Money = str  # exact decimal text, KRW
@@ -131,8 +131,17 @@ class AuditOut(Out):
     hash: str
 
 
+class JobProgressOut(Out):
+    """How far a fire fanned out per investor has got (counts, never the outcomes)."""
+
+    total: int = Field(ge=0, description="Investor tasks the fire fanned out to.")
+    done: int = Field(ge=0, description="Investors whose task succeeded.")
+    failed: int = Field(ge=0, description="Investors whose task failed (after its retries).")
+
+
 class JobRunOut(Out):
-    """One claimed fire of a job (whichever replica ran it)."""
+    """One claimed fire of a job (whichever replica ran it), with counts only: its
+    per-investor outcomes are paged by `GET /api/v1/jobs/runs/{job_id}/{scheduled_for}`."""
 
     job_id: str
     scheduled_for: Iso
@@ -144,6 +153,54 @@ class JobRunOut(Out):
     error: str | None = None
     manual: bool = False
     requested_by: str | None = None
+    engine: str = Field(
+        default="in-process",
+        description="What ran the fire's investor tasks: `in-process` or `procrastinate`.",
+    )
+    progress: JobProgressOut | None = Field(
+        default=None,
+        description="Fan-out counts; null for a fire that ran as one piece.",
+    )
+    overran: bool = Field(
+        default=False,
+        description="The fire ended (or is still running) after its job's next fire time.",
+    )
+
+
+class JobRunItemOut(Out):
+    """How one investor's task of a fanned-out fire ended."""
+
+    investor: str = Field(description="The investor's id.")
+    kind: str = Field(description="The task: reconcile, settle, workflow or tokens.")
+    status: Literal["succeeded", "failed"]
+    finished_at: Iso
+    duration_ms: int = Field(ge=0)
+    attempts: int = Field(ge=1, description="Attempts the task took (retries included).")
+    worker: str = Field(description="The worker (replica) that recorded the outcome.")
+    detail: str | None = Field(
+        default=None, description="The outcome or the failure, masked like every stored text."
+    )
+
+
+class JobRunItemsPageOut(Out):
+    """Which page of the run's outcomes `investors` holds."""
+
+    limit: int
+    offset: int
+    status: Literal["succeeded", "failed"] | None = Field(
+        default=None, description="The outcome filter, null for every outcome."
+    )
+    matching: int = Field(ge=0, description="Outcomes the filter matches, over every page.")
+    next_offset: int | None = Field(
+        default=None, description="`offset` of the next page; null on the last page."
+    )
+
+
+class JobRunDetailOut(JobRunOut):
+    """One fire with its counts and one page of its per-investor outcomes, by investor id."""
+
+    investors: list[JobRunItemOut]
+    page: JobRunItemsPageOut
 
 
 class JobOut(Out):

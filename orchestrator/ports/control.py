@@ -6,7 +6,10 @@ Every mutation takes the acting principal (`by`) so the implementation can audit
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any, Protocol
+
+from orchestrator.ports.scheduling import ItemStatus
 
 
 class JobControl(Protocol):
@@ -14,7 +17,23 @@ class JobControl(Protocol):
         """Configured jobs with next fire time and paused flag (shared by every replica)."""
         ...
 
-    async def runs(self, job_id: str | None, limit: int) -> Sequence[Mapping[str, Any]]: ...
+    async def runs(self, job_id: str | None, limit: int) -> Sequence[Mapping[str, Any]]:
+        """Run history, newest first: each run with its counts (`progress`), no outcomes."""
+        ...
+
+    async def run(
+        self,
+        job_id: str,
+        scheduled_for: datetime,
+        *,
+        limit: int,
+        offset: int = 0,
+        status: ItemStatus | None = None,
+    ) -> Mapping[str, Any] | None:
+        """One run with its counts and one page of its per-investor outcomes (`investors`, by
+        investor, only `status` ones when given; `page`: limit, offset, status, `matching` =
+        how many outcomes the filter matches, `next_offset` or None). None: no such run."""
+        ...
 
     async def trigger(self, job_id: str, by: str) -> Mapping[str, Any]:
         """Run the job now (claimed like a scheduled fire). KeyError for an unknown job."""

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from orchestrator.domain.timeutil import check_aware
+from orchestrator.logging import mask_at_rest
 
 JobRunStatus = Literal["running", "succeeded", "failed"]
 ItemStatus = Literal["succeeded", "failed"]
@@ -17,7 +18,11 @@ ItemStatus = Literal["succeeded", "failed"]
 
 @dataclass(frozen=True, slots=True)
 class JobRun:
-    """One claimed fire of a job: the claim key is (job_id, scheduled_for)."""
+    """One claimed fire of a job: the claim key is (job_id, scheduled_for).
+
+    Its fan-out is counts only (`total`/`done`/`failed`): the per-investor outcomes of a fire can
+    be 10,000 rows and are read a page at a time (`JobRunStore.items`), never with the run.
+    """
 
     job_id: str
     scheduled_for: datetime
@@ -36,7 +41,6 @@ class JobRun:
     engine: str = "in-process"
     # Filled by the scheduler when read: did the fire run past its next fire time?
     overran: bool = False
-    items: tuple[ItemOutcome, ...] = ()
 
     def __post_init__(self) -> None:
         check_aware(self, "scheduled_for", "started_at", "finished_at")
@@ -59,8 +63,16 @@ class JobRun:
             if self.total is None
             else {"total": self.total, "done": self.done, "failed": self.failed},
             "overran": self.overran,
-            "investors": [i.as_dict() for i in self.items],
         }
+
+    def matching(self, status: ItemStatus | None = None) -> int:
+        """How many recorded outcomes have `status` (all recorded ones when None): the counters
+        move with each item insert, exactly once, so they are the item counts."""
+        if status == "succeeded":
+            return self.done
+        if status == "failed":
+            return self.failed
+        return self.done + self.failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +90,10 @@ class ItemOutcome:
 
     def __post_init__(self) -> None:
         check_aware(self, "finished_at")
+        # The detail quotes vendor messages and exceptions (an account number, a token in a
+        # URL): masked here, so that it is neither stored nor shown whole.
+        if self.detail is not None:
+            object.__setattr__(self, "detail", mask_at_rest(self.detail))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -140,7 +156,8 @@ class JobRunStore(Protocol):
         ...
 
     async def runs(self, job_id: str | None, limit: int) -> Sequence[JobRun]:
-        """Newest first by scheduled time; every job when `job_id` is None."""
+        """Newest first by scheduled time; every job when `job_id` is None. Counts only: one
+        query on the runs, none on their per-investor outcomes."""
         ...
 
     async def latest(self) -> Mapping[str, JobRun]:
@@ -148,7 +165,20 @@ class JobRunStore(Protocol):
         ...
 
     async def run(self, job_id: str, scheduled_for: datetime) -> JobRun | None:
-        """One run with its per-investor outcomes, or None."""
+        """One run with its counts (no per-investor outcomes), or None."""
+        ...
+
+    async def items(
+        self,
+        job_id: str,
+        scheduled_for: datetime,
+        *,
+        limit: int,
+        offset: int = 0,
+        status: ItemStatus | None = None,
+    ) -> Sequence[ItemOutcome]:
+        """One page of a run's recorded per-investor outcomes, ordered by investor (only those
+        with `status` when given); the store pages (no more than `limit` rows are read)."""
         ...
 
     async def set_total(

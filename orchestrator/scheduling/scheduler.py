@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -42,7 +42,13 @@ from orchestrator.calendar import KrxCalendar
 from orchestrator.domain.errors import ConfigError
 from orchestrator.domain.model import AuditEvent
 from orchestrator.domain.timeutil import to_utc
-from orchestrator.ports.scheduling import JobRun, JobRunStatus, JobRunStore
+from orchestrator.ports.scheduling import (
+    ItemOutcome,
+    ItemStatus,
+    JobRun,
+    JobRunStatus,
+    JobRunStore,
+)
 from orchestrator.ports.tasks import FannedOut, FireEngine
 from orchestrator.ports.upstream import AuditLog, Clock
 from orchestrator.scheduling.executor import ClaimingExecutor
@@ -226,14 +232,34 @@ class Scheduler:
         return infos
 
     async def runs(self, job_id: str | None = None, limit: int = 50) -> list[JobRun]:
-        """Run history, newest first (all jobs when `job_id` is None); `limit` within 1..1000."""
+        """Run history, newest first (all jobs when `job_id` is None); `limit` within 1..1000.
+
+        Counts only (one query): a fire's per-investor outcomes are read a page at a time with
+        `outcomes`, so a fire fanned out to 10,000 investors costs this list nothing more.
+        """
         runs = await self._store.runs(job_id, max(1, min(limit, 1000)))
-        out = []
-        for run in runs:
-            if run.total is not None:
-                run = await self._store.run(run.job_id, run.scheduled_for) or run
-            out.append(dataclasses.replace(run, overran=self.overran(run)))
-        return out
+        return [dataclasses.replace(run, overran=self.overran(run)) for run in runs]
+
+    async def run(self, job_id: str, scheduled_for: datetime) -> JobRun | None:
+        """One recorded run with its counts and `overran`, or None (any job id: the history
+        may hold runs of a job no longer configured)."""
+        run = await self._store.run(job_id, scheduled_for)
+        return None if run is None else dataclasses.replace(run, overran=self.overran(run))
+
+    async def outcomes(
+        self,
+        job_id: str,
+        scheduled_for: datetime,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        status: ItemStatus | None = None,
+    ) -> Sequence[ItemOutcome]:
+        """One page of a run's per-investor outcomes, by investor; `limit` within 1..1000."""
+        limit, offset = max(1, min(limit, 1000)), max(0, offset)
+        return await self._store.items(
+            job_id, scheduled_for, limit=limit, offset=offset, status=status
+        )
 
     async def pause(self, job_id: str, by: str) -> None:
         """Skip this job's fires on every replica until resumed (persisted)."""

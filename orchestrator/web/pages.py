@@ -11,7 +11,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
+from orchestrator.api.routes import PathInstant
 from orchestrator.domain.errors import NotFound
+from orchestrator.ports.scheduling import ItemStatus
 from orchestrator.web import charts
 from orchestrator.web.app import Renderer
 from orchestrator.web.auth import require_session
@@ -31,6 +33,7 @@ ORDER_STATES = (
     "not_found",
 )
 BREAK_STATES = ("active", "open", "acknowledged", "resolved")
+OUTCOME_STATES: tuple[ItemStatus, ...] = ("succeeded", "failed")
 
 
 def _fragment(request: Request) -> bool:
@@ -251,6 +254,37 @@ def pages_router(deps: ConsoleDeps, render: Renderer) -> APIRouter:
             jobs=listed,
             runs=runs,
             scheduler=control is not None,
+        )
+
+    @router.get("/jobs/runs/{job_id}/{scheduled_for}")
+    async def job_run(
+        request: Request,
+        job_id: str,
+        scheduled_for: PathInstant,
+        status: str | None = None,
+        page: Page = 1,
+    ) -> Response:
+        session = require_session(request, deps.sessions)
+        control = deps.api.jobs
+        if control is None:
+            raise HTTPException(404, "the scheduler is not running in this process")
+        wanted = next((s for s in OUTCOME_STATES if s == status), None)
+        run = await control.run(
+            job_id, scheduled_for, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, status=wanted
+        )
+        if run is None:
+            raise HTTPException(404, f"no run of {job_id} scheduled for {scheduled_for}")
+        return render.page(
+            request,
+            "job_run.html",
+            session,
+            title=f"Run of {job_id}",
+            run=run,
+            outcomes=run["investors"],
+            state=wanted,
+            states=OUTCOME_STATES,
+            page=page,
+            has_next=run["page"]["next_offset"] is not None,
         )
 
     @router.get("/workflows")

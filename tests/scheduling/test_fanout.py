@@ -23,6 +23,7 @@ from orchestrator.domain.timeutil import KST
 from orchestrator.ports.tasks import InvestorTask
 from orchestrator.scheduling import JobFire, JobSpec, Scheduler, SchedulerSettings
 from orchestrator.services.fanout import FanOut, InProcessEngine, InvestorTaskRunner, RetryLater
+from tests.support.databases import statements
 
 START = datetime(2026, 6, 4, 10, 0, 0, tzinfo=KST)
 
@@ -91,16 +92,38 @@ async def test_a_fire_runs_one_task_per_investor_with_progress(db: Database) -> 
     assert stored.status == "failed"  # one investor failed: the fire says so
     assert (stored.total, stored.done, stored.failed) == (12, 11, 1)
     assert stored.engine == "in-process"
-    by_investor = {i.investor: i for i in stored.items}
+    by_investor = {i.investor: i for i in await scheduler.outcomes("recon", START, limit=100)}
     assert set(by_investor) == set(investors)
     assert by_investor["u003"].status == "failed"
     assert "refused by the broker" in (by_investor["u003"].detail or "")
     assert by_investor["u000"].status == "succeeded"
     assert by_investor["u000"].detail == "clean"
+    failed = await scheduler.outcomes("recon", START, limit=100, status="failed")
+    assert [i.investor for i in failed] == ["u003"]
     shown = stored.as_dict()
     assert shown["progress"] == {"total": 12, "done": 11, "failed": 1}
-    assert len(shown["investors"]) == 12
+    assert "investors" not in shown  # the history is counts only
     assert shown["overran"] is False
+
+
+async def test_the_run_history_reads_no_per_investor_outcome(db: Database) -> None:
+    """The jobs list of a fire fanned out to many investors is one read of the runs: not one
+    statement touches their outcomes (they are read a page at a time, on request)."""
+    clock = FakeClock(START)
+    investors = [f"u{i:03d}" for i in range(40)]
+    scheduler = build(db, clock, Work(clock), investors)
+    await scheduler.run_fire("recon", START)
+
+    with statements(db) as seen:
+        (listed,) = await scheduler.runs("recon")
+        one = await scheduler.run("recon", START)
+    assert one is not None
+    assert (listed.total, listed.done, listed.failed) == (40, 40, 0)
+    assert one.as_dict() == listed.as_dict()
+    assert seen, "the listener saw no statement: the check below would prove nothing"
+    assert [s for s in seen if "job_run_items" in s] == []
+    page = await scheduler.outcomes("recon", START, limit=15, offset=30)
+    assert [i.investor for i in page] == investors[30:40]
 
 
 async def test_all_succeeding_investors_make_a_succeeded_fire(db: Database) -> None:

@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
+from sqlalchemy import event
 
 from adapters.db import migrate
 from adapters.db.engine import Database
@@ -83,3 +85,18 @@ FERNET_KEY_FOR_TESTS = "dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdDE="
 
 def cipher_for_tests() -> TokenCipher:
     return TokenCipher([SecretStr(FERNET_KEY_FOR_TESTS)])
+
+
+@contextmanager
+def statements(db: Database) -> Iterator[list[str]]:
+    """The SQL every statement sent to the database while the block runs."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", record)

@@ -176,10 +176,11 @@ async def _run(
         assert done_at_kill < USERS, "the kill landed after the fire"
         assert run.status == "succeeded", report
         assert (run.total, run.done, run.failed) == (USERS, USERS, 0)
-        items = Counter(i.investor for i in run.items)
+        outcomes = await store.items("reconcile-scale", fire_at, limit=USERS + 1)
+        items = Counter(i.investor for i in outcomes)
         assert set(items) == {world.user_id(i) for i in range(USERS)}
         assert set(items.values()) == {1}
-        assert {i.worker for i in run.items} == {"worker-a", "worker-b"}
+        assert {i.worker for i in outcomes} == {"worker-a", "worker-b"}
         retried = _events(logs["worker-b"], "tasks.stalled_job_retried")
         assert retried, "no task of the killed worker was in flight\n" + report
 
@@ -235,7 +236,7 @@ async def _run(
         assert procs[1].wait(timeout=60) == 0, report
         print(  # noqa: T201
             f"investors={USERS} done_at_kill={done_at_kill} retried_stalled={len(retried)} "
-            f"by_worker={dict(Counter(i.worker for i in run.items))} "
+            f"by_worker={dict(Counter(i.worker for i in outcomes))} "
             f"abandoned_runs={sum(1 for s, _ in rows if s == 'error')}"
         )
     finally:

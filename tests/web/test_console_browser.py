@@ -362,6 +362,33 @@ def test_phone_width_has_no_horizontal_scroll_and_keyboard_reaches_the_nav(
     assert watch.errors == []
 
 
+def test_a_fanned_run_links_to_its_per_investor_outcomes(session: Any) -> None:
+    """The start-up reconciliation's row says done, failed and total; its link (the fire's time,
+    offset included, in the path) opens the run with one row per investor, filterable."""
+    page, _ = session
+    _login(page, VIEWER_KEY)
+    row = page.locator("tr[data-run^='reconcile-intraday@']").last
+    for _ in range(100):  # bounded: the start-up reconciliation finishes within seconds
+        page.goto("/jobs")
+        if re.search(r"(\d+) done, 0 failed of \1", row.inner_text()):
+            break
+        page.wait_for_timeout(100)
+    counts = row.locator(".progress").inner_text()
+    assert re.fullmatch(r"(\d+) done, 0 failed of \1", counts), counts
+
+    row.get_by_role("link").click()
+    page.wait_for_url(re.compile(r"/jobs/runs/reconcile-intraday/"))
+    assert page.get_by_role("heading", level=1).inner_text() == "Run of reconcile-intraday"
+    assert page.locator("#run-progress").inner_text() == counts
+    assert page.locator("#outcomes tr[data-investor='demo']").count() == 1
+    assert page.evaluate(UNLABELLED) == []
+    page.get_by_label("Outcome").select_option("failed")
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_url(re.compile(r"status=failed"))
+    assert page.locator("#outcomes tr[data-investor]").count() == 0
+    assert "No failed outcomes." in page.inner_text("#outcomes")
+
+
 def test_docs_work_offline(session: Any) -> None:
     page, watch = session
     page.goto("/docs")
