@@ -150,7 +150,10 @@ async def _one_fire(
         cpu_after = sum(x.cpu_times().user + x.cpu_times().system for x in ps)
         sandbox_cpu = sum(x.cpu_seconds() for x in sandboxes) - sandbox_before
         postgres_cpu = _postgres_cpu() - pg_before
-        durations = [i.duration_ms for i in run.items]
+        durations = [
+            i.duration_ms
+            for i in await store.items("reconcile-scale", fire_at, limit=investors + 1)
+        ]
         return Figures(
             workers=workers,
             wall=wall,
