@@ -17,6 +17,8 @@ from inspect import isawaitable
 from typing import TYPE_CHECKING
 
 from pyrate_limiter import AbstractBucket, InMemoryBucket, Rate, RateItem, RedisBucket
+from pyrate_limiter.buckets.redis_bucket import LuaScript
+from redis.exceptions import NoScriptError
 
 from adapters.http.settings import RateSpec, pyrate_rates
 from orchestrator.domain.errors import ConfigError, RateLimited
@@ -67,6 +69,9 @@ class KeyedRateLimiter:
         # Waking a hair after the slot frees keeps the re-check from landing on the window edge.
         self._margin = margin_seconds
         self._keys: dict[str, _Key] = {}
+        # The bucket script is loaded into Redis once per limiter, not once per key (a round
+        # trip each: two per investor in a fire), and again if Redis lost it.
+        self._script: str | None = None
 
     async def acquire(self, key: str, *, source: str = "rate-limiter") -> None:
         """Return once a call for `key` is admitted; raise RateLimited if that takes too long.
@@ -100,9 +105,7 @@ class KeyedRateLimiter:
         while True:
             now = self._timer()
             item = RateItem(key, int(now * 1000))
-            admitted = bucket.put(item)
-            if isawaitable(admitted):
-                admitted = await admitted
+            admitted = await self._put(bucket, item)
             if admitted:
                 if now >= state.leak_due:
                     await self._leak(state, bucket, item.timestamp)
@@ -117,6 +120,18 @@ class KeyedRateLimiter:
                 )
             await self._sleep(wait)
 
+    async def _put(self, bucket: AbstractBucket, item: RateItem) -> bool:
+        try:
+            admitted = bucket.put(item)
+            return bool(await admitted if isawaitable(admitted) else admitted)
+        except NoScriptError:
+            # Redis restarted or its scripts were flushed: load the script again (same hash).
+            if self._redis is None or not isinstance(bucket, RedisBucket):
+                raise
+            bucket.script_hash = self._script = await self._redis.script_load(LuaScript.PUT_ITEM)
+            admitted = bucket.put(item)
+            return bool(await admitted if isawaitable(admitted) else admitted)
+
     def _add_key(self, key: str) -> _Key:
         rates = self._rates.get(key) or self._rates.get(key.partition(":")[0])
         if not rates:
@@ -128,7 +143,11 @@ class KeyedRateLimiter:
         if self._redis is None:
             bucket: AbstractBucket = InMemoryBucket(state.rates)
         else:
-            bucket = await RedisBucket.init(state.rates, self._redis, f"{self._prefix}:{key}")
+            if self._script is None:
+                self._script = await self._redis.script_load(LuaScript.PUT_ITEM)
+            bucket = RedisBucket(state.rates, self._redis, f"{self._prefix}:{key}", self._script)
+        # A new bucket has nothing of ours to drop yet: its first leak is one window away.
+        state.leak_due = self._timer() + max(rate.interval for rate in state.rates) / 1000
         state.bucket = bucket
         return bucket
 

@@ -191,3 +191,37 @@ async def test_redis_backed_limiter_waits_then_admits(
         assert 1.0 <= fake_time.sleeps[0] <= 1.01
     finally:
         await redis_client.delete(f"{prefix}:acct:1")
+
+
+@pytest.mark.redis
+async def test_redis_script_is_loaded_once_and_again_after_a_flush(
+    redis_client: Redis, fake_time: FakeClock
+) -> None:
+    """The bucket script is loaded into Redis once per limiter, not once per key; when Redis
+    has lost it (restart, SCRIPT FLUSH) it is loaded again and the call still counts."""
+    prefix = f"test-{uuid.uuid4().hex}"
+    loads: list[str] = []
+    original = redis_client.script_load
+
+    async def counted(script: str) -> str:
+        loads.append(script)
+        return await original(script)
+
+    redis_client.script_load = counted  # type: ignore[method-assign]
+    replica = limiter(fake_time, max_wait=0.0, redis=redis_client, key_prefix=prefix)
+    keys = [f"acct:{n}" for n in range(5)]
+    try:
+        for key in keys:
+            await replica.acquire(key)
+        loaded_for_five = len(loads)
+        await redis_client.script_flush()
+        await replica.acquire("acct:0")
+        await replica.acquire("acct:0")
+        with pytest.raises(RateLimited):  # the two calls after the flush were counted
+            await replica.acquire("acct:0")
+
+        assert loaded_for_five == 1
+        assert len(loads) == 2
+    finally:
+        redis_client.script_load = original  # type: ignore[method-assign]
+        await redis_client.delete(*(f"{prefix}:{key}" for key in keys))
