@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import exc, or_, select, union_all, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 from sqlmodel import col
@@ -100,16 +101,18 @@ class DbReconciliationStore:
             row = await session.get(ReconciliationRunRow, run_id)
             return None if row is None else row.status
 
-    async def start_run(self, run_id: str, *, trigger: str, started_at: datetime) -> None:
-        async with self._db.autocommit() as session:
-            session.add(
-                ReconciliationRunRow(
-                    id=run_id,
-                    trigger=trigger[:100],
-                    started_at=to_utc(started_at),
-                    status="running",
-                )
+    async def start_run(self, run_id: str, *, trigger: str, started_at: datetime) -> bool:
+        insert = postgresql.insert if self._db.dialect == "postgresql" else sqlite.insert
+        statement = (
+            insert(ReconciliationRunRow)
+            .values(
+                id=run_id, trigger=trigger[:100], started_at=to_utc(started_at), status="running"
             )
+            .on_conflict_do_nothing(index_elements=["id"])
+        )
+        async with self._db.autocommit() as session:
+            result = await session.execute(statement)
+        return int(getattr(result, "rowcount", 0) or 0) == 1
 
     async def finish_run(
         self,

@@ -122,8 +122,8 @@ class ReconciliationStore(Protocol):
         """The stored status of a run (running, clean, breaks, ...), None if there is none."""
         ...
 
-    async def start_run(self, run_id: str, *, trigger: str, started_at: datetime) -> None:
-        """Record a run as running. Raises if `run_id` exists."""
+    async def start_run(self, run_id: str, *, trigger: str, started_at: datetime) -> bool:
+        """Record a run as running; False (nothing written) when `run_id` exists already."""
         ...
 
     async def accepted_snapshots(self, account_ids: Sequence[str]) -> Mapping[str, Snapshot]:

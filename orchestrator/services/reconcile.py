@@ -255,7 +255,7 @@ class ReconcileService:
         accounts = tuple(await self._mapping.reconciled_accounts(user_id))
         if not accounts:
             raise ConfigError(f"reconciliation: no accounts to reconcile for investor {user_id!r}")
-        for n in range(attempt + 1):
+        for n in range(attempt):
             run_id = task_run_id(key, user_id, n)
             status = await self._store.run_status(run_id)
             if status is None:
@@ -272,9 +272,18 @@ class ReconcileService:
                 report={"errors": ["abandoned: its worker stopped before the run finished"]},
             )
             log.warning("reconcile.run_abandoned", user_id=user_id, run_id=run_id)
-        report = await self._run(
-            trigger, {user_id: accounts}, run_id=task_run_id(key, user_id, attempt)
-        )
+        # This attempt's run is started here, in the one statement that also tells whether it
+        # exists: finished means done; still running means the same attempt was delivered
+        # again after its worker died (the investor's lock excludes a live one), and this
+        # delivery carries the run on under its id.
+        run_id = task_run_id(key, user_id, attempt)
+        if not await self._store.start_run(run_id, trigger=trigger, started_at=self._clock.now()):
+            status = await self._store.run_status(run_id)
+            if status != "running":
+                log.info("reconcile.already_done", user_id=user_id, run_id=run_id)
+                return status or "error"
+            log.warning("reconcile.run_taken_over", user_id=user_id, run_id=run_id)
+        report = await self._run(trigger, {user_id: accounts}, run_id=run_id, recorded=True)
         return report.status
 
     async def run_once(
@@ -306,7 +315,10 @@ class ReconcileService:
         *,
         run_id: str | None = None,
         progress: Callable[[str, int, int], None] | None = None,
+        recorded: bool = False,
     ) -> ReconciliationReport:
+        """Reconcile these users under `run_id` (new when None); `recorded`: the caller has
+        started the run in the store already."""
         run_id = run_id or self._new_id()
         started = self._clock.now()
         with structlog.contextvars.bound_contextvars(run_id=run_id):
@@ -317,7 +329,8 @@ class ReconcileService:
                 users=len(users_of),
                 accounts=sum(len(a) for a in users_of.values()),
             )
-            await self._store.start_run(run_id, trigger=trigger, started_at=started)
+            if not recorded:
+                await self._store.start_run(run_id, trigger=trigger, started_at=started)
             # Users are independent: reconcile several at once, each waiting only on its own
             # per-user and per-key budgets; the bound keeps database writers few.
             gate = asyncio.Semaphore(self._settings.user_concurrency)

@@ -277,6 +277,32 @@ async def test_one_investors_task_reads_only_that_investors_accounts(db: Databas
         await w.service.reconcile_investor("dave", key="fire-1")
 
 
+async def test_an_attempt_left_running_is_carried_on_and_earlier_ones_closed(
+    db: Database,
+) -> None:
+    """A task attempt whose run a dead worker left `running` is carried on under its own id
+    when the same attempt is delivered again; at a later attempt, an earlier one left running
+    is closed as abandoned (error) and the new attempt has its own run."""
+    from orchestrator.services.reconcile import task_run_id
+
+    w = World(db)
+    left = task_run_id("fire-1", "demo", 0)
+    assert await w.store.start_run(left, trigger="job:x", started_at=NOW)
+    assert not await w.store.start_run(left, trigger="job:x", started_at=NOW)
+
+    again = await w.service.reconcile_investor("demo", key="fire-1", attempt=0)
+    second = task_run_id("fire-2", "demo", 1)
+    await w.store.start_run(task_run_id("fire-2", "demo", 0), trigger="job:x", started_at=NOW)
+    later = await w.service.reconcile_investor("demo", key="fire-2", attempt=1)
+
+    assert again == "clean"
+    assert await w.store.run_status(left) == "clean"
+    assert len(await w.store.latest_snapshots(["samsung-cma", "kis-main"])) == 2
+    assert later == "clean"
+    assert await w.store.run_status(task_run_id("fire-2", "demo", 0)) == "error"
+    assert await w.store.run_status(second) == "clean"
+
+
 async def _journal_rows(db: Database, at: datetime) -> None:
     async with db.session() as s:
         s.add(
