@@ -225,3 +225,17 @@ async def test_redis_script_is_loaded_once_and_again_after_a_flush(
     finally:
         redis_client.script_load = original  # type: ignore[method-assign]
         await redis_client.delete(*(f"{prefix}:{key}" for key in keys))
+
+
+def test_a_window_the_shorter_ones_never_fill_is_dropped() -> None:
+    """With the guard, 1,000/min is looser than 18/s (18 x 55 windows of 1.1 s = 990 in a
+    minute): it cannot bind, so it is dropped instead of refusing the pair as out of order; a
+    longer window that does bind is kept."""
+    from adapters.http.settings import pyrate_rates
+
+    second = RateSpec(limit=18, per="second")
+    dropped = pyrate_rates([second, RateSpec(limit=1000, per="minute")], guard_seconds=0.1)
+    kept = pyrate_rates([second, RateSpec(limit=900, per="minute")], guard_seconds=0.1)
+
+    assert [(r.limit, r.interval) for r in dropped] == [(18, 1100)]
+    assert [(r.limit, r.interval) for r in kept] == [(18, 1100), (900, 60100)]
