@@ -20,17 +20,15 @@ import os
 import re
 import sys
 import time
-import uuid
 from collections import Counter
 from typing import Any
 
 from sqlalchemy import event
 
-from adapters.db import migrate
 from adapters.db.engine import Database
 from adapters.db.jobs import DbJobRunStore
 from bench import _recon_world as world
-from bench._scale_world import ScaleWork, build_world, prepare
+from bench._scale_world import ScaleWork, build_world, prepare, scale_setup
 from orchestrator.clock import SystemClock
 from orchestrator.domain.timeutil import to_utc
 from orchestrator.logging import configure_logging
@@ -70,19 +68,7 @@ class Counts:
 async def run(investors: int, top: int, profile: str | None, concurrency: int) -> int:
     # As a worker logs (bench._scale_worker): warnings and up, JSON on stderr.
     configure_logging("WARNING", "json", stream=sys.stderr)
-    kis = world.SandboxProcess(
-        "kis", world.kis_seed(investors, shared_key=False), lifetime_seconds=1800
-    )
-    ob = world.SandboxProcess(
-        "openbanking", world.openbanking_seed(investors), lifetime_seconds=1800
-    )
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = Database(PG_URL)
-    async with admin.engine.begin() as conn:
-        await conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    db = Database(PG_URL, connect_args={"server_settings": {"search_path": schema}})
-    try:
-        await migrate.upgrade(db)
+    async with scale_setup(PG_URL, investors, lifetime_seconds=1800) as (db, kis, ob):
         here = build_world(db, kis_url=kis.base_url, ob_url=ob.base_url, users=investors)
         await prepare(here, investors)
         store = DbJobRunStore(db)
@@ -132,14 +118,7 @@ async def run(investors: int, top: int, profile: str | None, concurrency: int) -
         for statement, count in counts.statements.most_common(top):
             print(f"  {count / n:5.1f}  {statement}")
         await here.close()
-        return 0
-    finally:
-        await db.dispose()
-        async with admin.engine.begin() as conn:
-            await conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        await admin.dispose()
-        kis.stop()
-        ob.stop()
+    return 0
 
 
 def main() -> int:

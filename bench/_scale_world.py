@@ -12,13 +12,16 @@ workflow step does, so a task retried after its worker died can be checked for d
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
+from adapters.db import migrate
 from adapters.db.engine import Database
 from adapters.db.locks import LockedSecrets, NamedLocks
 from adapters.db.openbanking import build_openbanking_stores
@@ -233,3 +236,32 @@ async def open_orders(world_: World) -> None:
     """Order recovery for every investor (each worker process, before its first task)."""
     for service in world_.orders.values():
         await service.recover()
+
+
+@asynccontextmanager
+async def scale_setup(
+    pg_url: str, investors: int, *, lifetime_seconds: float
+) -> AsyncIterator[tuple[Database, world.SandboxProcess, world.SandboxProcess]]:
+    """Both sandboxes in their own processes (one KIS app key per investor) and a migrated
+    PostgreSQL schema of its own; all torn down on the way out, whatever happened."""
+    kis = world.SandboxProcess(
+        "kis", world.kis_seed(investors, shared_key=False), lifetime_seconds=lifetime_seconds
+    )
+    ob = world.SandboxProcess(
+        "openbanking", world.openbanking_seed(investors), lifetime_seconds=lifetime_seconds
+    )
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = Database(pg_url)
+    db = Database(pg_url, connect_args={"server_settings": {"search_path": schema}})
+    try:
+        async with admin.engine.begin() as conn:
+            await conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        await migrate.upgrade(db)
+        yield db, kis, ob
+    finally:
+        await db.dispose()
+        async with admin.engine.begin() as conn:
+            await conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await admin.dispose()
+        kis.stop()
+        ob.stop()
