@@ -98,6 +98,27 @@ async def test_finished_jobs_older_than_the_retention_are_pruned(pg: Database) -
         assert defers == [(None,)]
 
 
+@pytest.mark.postgres
+async def test_a_large_fan_out_refreshes_the_queue_statistics(pg: Database) -> None:
+    """A fan-out of ANALYZE_AFTER jobs or more analyzes the queue table (fresh statistics, and
+    the workers' cached fetch plans replanned on them); a small one leaves it alone."""
+    from adapters.tasks.engine import ANALYZE_AFTER
+
+    host = TaskHost()
+    app = create_task_app(pg.url, host, search_path=pg.search_path)
+    reltuples = "SELECT reltuples FROM pg_class WHERE oid = 'procrastinate_jobs'::regclass"
+    async with app.open_async():
+        engine = ProcrastinateEngine(app)
+        await engine.submit([InvestorTask("reconcile", f"s{i}", "recon", FIRE) for i in range(5)])
+        small = await _sql(pg, reltuples)
+        fire = [InvestorTask("reconcile", f"u{i}", "recon", FIRE) for i in range(ANALYZE_AFTER)]
+        await engine.submit(fire)
+        large = await _sql(pg, reltuples)
+
+    assert small == [(-1.0,)]  # never analyzed: the planner knows nothing of the rows
+    assert large == [(float(ANALYZE_AFTER + 5),)]
+
+
 def _release(tmp_path: Path, files: dict[str, str]) -> Path:
     for name, sql in files.items():
         (tmp_path / name).write_text(sql, encoding="utf-8")
