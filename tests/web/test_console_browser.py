@@ -52,17 +52,30 @@ async def _seed(server: LiveServer) -> dict[str, Any]:
         OrderRequest("seed-market", account, "005930", Side.BUY, 1, OrderType.MARKET), actor="seed"
     )
     resting = await c.orders.place(
-        OrderRequest("seed-limit", account, "005930", Side.BUY, 2, OrderType.LIMIT, _low_price()),
+        OrderRequest(
+            "seed-limit", account, "005930", Side.BUY, 2, OrderType.LIMIT, _low_price(server)
+        ),
         actor="seed",
     )
     plan = await c.runner.run("monthly-dca-005930")
     return {"filled": filled.id, "resting": resting.id, "plan": plan.id}
 
 
-def _low_price() -> Any:
+def _low_price(server: LiveServer, ticks_up: int = 0) -> Any:
+    """A buy limit that rests unfilled (cancellable): the day's lower price limit (-30 % of the
+    previous close, so it moves with the sandbox's simulated prices), `ticks_up` ticks above."""
     from decimal import Decimal
 
-    return Decimal(50_000)  # well below the sandbox's quote: rests unfilled (cancellable)
+    from adapters.sandbox.kis.ticks import ceil_to_tick, tick_up
+
+    assert server.container is not None
+    broker = server.container.sandbox_apps["kis"].state.broker
+    day = broker.prices.quote_day(broker.now(), broker.clock.session)
+    _, lower = broker.prices.limits("005930", day)
+    price = ceil_to_tick(lower)
+    for _ in range(ticks_up):
+        price = tick_up(price)
+    return Decimal(price)
 
 
 @pytest.fixture(scope="module")
@@ -214,7 +227,8 @@ def test_order_double_click_sends_one_order_then_cancel(session: Any, server: Li
     page.goto("/orders")
     page.get_by_label("Symbol").fill("005930")
     page.get_by_label("Quantity").fill("3")
-    page.get_by_label("Limit price (KRW, empty = market)").fill("50,100")
+    limit = f"{_low_price(server, ticks_up=1):,}"
+    page.get_by_label("Limit price (KRW, empty = market)").fill(limit)
     page.get_by_role("button", name="Review order…").click()
     assert "This order will be sent to the broker once" in page.inner_text("main")
     screenshot(page, "page-order-confirm")
@@ -223,12 +237,12 @@ def test_order_double_click_sends_one_order_then_cancel(session: Any, server: Li
     page.wait_for_url(re.compile(r"/orders$"))
 
     assert len(broker.book.orders) == before + 1
-    row = page.locator("tr", has_text="50,100").first
+    row = page.locator("tr", has_text=limit).first
     assert "accepted" in row.inner_text()
     page.once("dialog", lambda d: d.accept())
     row.get_by_role("button", name=re.compile("^Cancel order")).click()
     page.wait_for_url(re.compile(r"/orders$"))
-    assert "cancel" in page.locator("tr", has_text="50,100").first.inner_text()
+    assert "cancel" in page.locator("tr", has_text=limit).first.inner_text()
 
 
 def test_plan_approval_sends_the_plan(session: Any, server: LiveServer) -> None:
