@@ -121,6 +121,12 @@ class PerInvestorKisSource:
         kis = await self.kis_for(account.user_id)
         return await kis.accounts.positions(account, fresh=fresh)
 
+    async def cash_and_positions(
+        self, account: AccountRef
+    ) -> tuple[CashBalance, Sequence[Position]]:
+        kis = await self.kis_for(account.user_id)
+        return await kis.accounts.cash_and_positions(account)
+
     async def transactions(
         self, account: AccountRef, start: date, end: date
     ) -> AsyncIterator[Transaction]:

@@ -16,6 +16,7 @@ from sqlmodel import col
 
 from adapters.db.tables import StoredSecretRow
 from adapters.kis.per_investor import PerInvestorKisSource
+from orchestrator.ports.upstream import CashAndPositionsSource
 from orchestrator.settings import DEMO_API_KEY
 
 OPERATOR = {"Authorization": f"Bearer {DEMO_API_KEY}"}
@@ -66,6 +67,8 @@ async def test_each_investor_reconciles_with_their_own_kis_key(service: Any) -> 
         assert [p.symbol for p in by_user[who].positions] == ["005930"]
     kis = container.reconcile._sources["kis"]
     assert isinstance(kis, PerInvestorKisSource)
+    # Readings take cash and holdings from one pass over the balance pages of each own key.
+    assert isinstance(kis, CashAndPositionsSource)
     held = kis.held()
     assert held["kim"] is not None
     assert held["lee"] is not None
