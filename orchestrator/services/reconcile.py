@@ -329,8 +329,10 @@ class ReconcileService:
                 users=len(users_of),
                 accounts=sum(len(a) for a in users_of.values()),
             )
-            if not recorded:
-                await self._store.start_run(run_id, trigger=trigger, started_at=started)
+            if not recorded and not await self._store.start_run(
+                run_id, trigger=trigger, started_at=started
+            ):
+                raise RuntimeError(f"reconciliation run {run_id} exists already")
             # Users are independent: reconcile several at once, each waiting only on its own
             # per-user and per-key budgets; the bound keeps database writers few.
             gate = asyncio.Semaphore(self._settings.user_concurrency)
