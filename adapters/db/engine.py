@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -76,6 +77,11 @@ class Database:
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    def insert(self, table: Any) -> Any:
+        """An INSERT of this database's dialect, which has `on_conflict_do_nothing` (and
+        `on_conflict_do_update`) on both SQLite and PostgreSQL."""
+        return postgresql.insert(table) if self.dialect == "postgresql" else sqlite.insert(table)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

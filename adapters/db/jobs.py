@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import exc, exists, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 
 from adapters.db.engine import Database
@@ -28,11 +27,6 @@ class DbJobRunStore:
 
     def __init__(self, db: Database) -> None:
         self._db = db
-
-    def _insert(self, table: Any) -> Any:
-        if self._db.dialect == "postgresql":
-            return postgresql.insert(table)
-        return sqlite.insert(table)
 
     async def claim(
         self,
@@ -54,7 +48,7 @@ class DbJobRunStore:
             "requested_by": requested_by,
         }
         stmt = (
-            self._insert(JobRunRow)
+            self._db.insert(JobRunRow)
             .values(**values)
             .on_conflict_do_nothing(index_elements=["job_id", "scheduled_for"])
         )
@@ -162,7 +156,7 @@ class DbJobRunStore:
     async def record_item(self, job_id: str, scheduled_for: datetime, outcome: ItemOutcome) -> bool:
         key = to_utc(scheduled_for)
         insert = (
-            self._insert(JobRunItemRow)
+            self._db.insert(JobRunItemRow)
             .values(
                 job_id=job_id,
                 scheduled_for=key,
@@ -276,7 +270,7 @@ class DbJobRunStore:
     async def set_paused(self, job_id: str, paused: bool, *, by: str, at: datetime) -> None:
         values = {"paused": paused, "updated_at": to_utc(at), "updated_by": by[:100]}
         stmt = (
-            self._insert(JobStateRow)
+            self._db.insert(JobStateRow)
             .values(job_id=job_id, **values)
             .on_conflict_do_update(index_elements=["job_id"], set_=values)
         )

@@ -25,7 +25,6 @@ from typing import Any, TypeVar
 
 import structlog
 from sqlalchemy import delete, exc, func, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -68,10 +67,6 @@ def random_suffix() -> str:
 
 class _AuditRaced(Exception):
     pass
-
-
-def _insert(db: Database, table: Any) -> Any:
-    return postgresql.insert(table) if db.dialect == "postgresql" else sqlite.insert(table)
 
 
 async def _write(db: Database, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -323,7 +318,7 @@ class DbTranIdAllocator:
         for _ in range(_MAX_DRAWS):
             wanted = {f"{prefix}U{self._suffix()}" for _ in range(count - len(allocated))}
             stmt = (
-                _insert(self._db, BankTranIdRow)
+                self._db.insert(BankTranIdRow)
                 .values(
                     [
                         {
@@ -547,7 +542,7 @@ class DbTransactionSink:
         # Core table, executemany: one cached statement, sent as multi-row VALUES batches.
         table = TransactionRow.__table__  # type: ignore[attr-defined]
         stmt = (
-            _insert(self._db, table)
+            self._db.insert(table)
             .on_conflict_do_nothing(index_elements=["account_id", "tx_id"])
             .returning(table.c.id)
         )

@@ -15,7 +15,6 @@ from typing import Any
 
 import structlog
 from sqlalchemy import exc, or_, select, union_all, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 from sqlmodel import col
@@ -102,9 +101,8 @@ class DbReconciliationStore:
             return None if row is None else row.status
 
     async def start_run(self, run_id: str, *, trigger: str, started_at: datetime) -> bool:
-        insert = postgresql.insert if self._db.dialect == "postgresql" else sqlite.insert
         statement = (
-            insert(ReconciliationRunRow)
+            self._db.insert(ReconciliationRunRow)
             .values(
                 id=run_id, trigger=trigger[:100], started_at=to_utc(started_at), status="running"
             )
