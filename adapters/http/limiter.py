@@ -36,6 +36,11 @@ class _Key:
     bucket: AbstractBucket | None = None
     leak_due: float = 0.0
 
+    @property
+    def longest_seconds(self) -> float:
+        """Entries older than the longest window can never block again."""
+        return max(rate.interval for rate in self.rates) / 1000
+
 
 class KeyedRateLimiter:
     """Admits a call for a key once every rate configured for it has room, waiting up to a bound.
@@ -122,15 +127,13 @@ class KeyedRateLimiter:
 
     async def _put(self, bucket: AbstractBucket, item: RateItem) -> bool:
         try:
-            admitted = bucket.put(item)
-            return bool(await admitted if isawaitable(admitted) else admitted)
+            return await _admitted(bucket, item)
         except NoScriptError:
             # Redis restarted or its scripts were flushed: load the script again (same hash).
             if self._redis is None or not isinstance(bucket, RedisBucket):
                 raise
             bucket.script_hash = self._script = await self._redis.script_load(LuaScript.PUT_ITEM)
-            admitted = bucket.put(item)
-            return bool(await admitted if isawaitable(admitted) else admitted)
+            return await _admitted(bucket, item)
 
     def _add_key(self, key: str) -> _Key:
         rates = self._rates.get(key) or self._rates.get(key.partition(":")[0])
@@ -147,15 +150,20 @@ class KeyedRateLimiter:
                 self._script = await self._redis.script_load(LuaScript.PUT_ITEM)
             bucket = RedisBucket(state.rates, self._redis, f"{self._prefix}:{key}", self._script)
         # A new bucket has nothing of ours to drop yet: its first leak is one window away.
-        state.leak_due = self._timer() + max(rate.interval for rate in state.rates) / 1000
+        state.leak_due = self._timer() + state.longest_seconds
         state.bucket = bucket
         return bucket
 
     async def _leak(self, state: _Key, bucket: AbstractBucket, now_ms: int) -> None:
         # Entries older than the longest window can never block again; drop them about once per
         # window instead of on every call.
-        longest = max(rate.interval for rate in state.rates)
-        state.leak_due = now_ms / 1000 + longest / 1000
+        state.leak_due = now_ms / 1000 + state.longest_seconds
         removed = bucket.leak(now_ms)
         if isawaitable(removed):
             await removed
+
+
+async def _admitted(bucket: AbstractBucket, item: RateItem) -> bool:
+    """Put the item in the bucket (awaited on Redis); whether it was admitted."""
+    admitted = bucket.put(item)
+    return bool(await admitted if isawaitable(admitted) else admitted)
