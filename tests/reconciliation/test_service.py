@@ -303,40 +303,71 @@ async def test_an_attempt_left_running_is_carried_on_and_earlier_ones_closed(
     assert await w.store.run_status(second) == "clean"
 
 
-async def _journal_rows(db: Database, at: datetime) -> None:
+async def _filled_order(
+    db: Database,
+    intent_id: str,
+    account_id: str,
+    symbol: str,
+    side: str,
+    quantity: int,
+    price: int,
+    *,
+    broker_order_id: str,
+    limit: bool,
+    created_at: datetime,
+    filled_at: datetime,
+) -> None:
+    """An intent filled whole at `price`, with its one fill row."""
     async with db.session() as s:
         s.add(
             OrderIntentRow(
-                id="i-1",
-                idempotency_key="wf:1:buy",
+                id=intent_id,
+                idempotency_key=f"wf:{intent_id}:{side}",
                 user_id="demo",
-                account_id="kis-main",
+                account_id=account_id,
                 broker="kis",
-                symbol="005930",
-                side="buy",
-                quantity=5,
-                order_type="limit",
-                limit_price=Decimal(70_000),
+                symbol=symbol,
+                side=side,
+                quantity=quantity,
+                order_type="limit" if limit else "market",
+                limit_price=Decimal(price) if limit else None,
                 state=OrderState.FILLED.value,
-                broker_order_id="0000042",
-                filled_quantity=5,
-                created_at=at,
-                updated_at=at,
+                broker_order_id=broker_order_id,
+                filled_quantity=quantity,
+                created_at=created_at,
+                updated_at=filled_at,
             )
         )
         await s.flush()
         s.add(
             FillRow(
-                intent_id="i-1",
-                account_id="kis-main",
-                symbol="005930",
-                side="buy",
-                quantity=5,
-                cumulative_quantity=5,
-                price=Decimal(70_000),
-                filled_at=at,
+                intent_id=intent_id,
+                account_id=account_id,
+                symbol=symbol,
+                side=side,
+                quantity=quantity,
+                cumulative_quantity=quantity,
+                price=Decimal(price),
+                filled_at=filled_at,
             )
         )
+
+
+async def _journal_rows(db: Database, at: datetime) -> None:
+    await _filled_order(
+        db,
+        "i-1",
+        "kis-main",
+        "005930",
+        "buy",
+        5,
+        70_000,
+        broker_order_id="0000042",
+        limit=True,
+        created_at=at,
+        filled_at=at,
+    )
+    async with db.session() as s:
         s.add(
             TransferRow(
                 id="tr-1",
@@ -543,38 +574,19 @@ async def test_journal_ledgers_keep_each_accounts_own_window(db: Database) -> No
     orders_since give it for its own window: a row inside one account's window but outside
     another's is kept for the first only."""
     await _journal_rows(db, NOW)
-    async with db.session() as s:
-        s.add(
-            OrderIntentRow(
-                id="i-2",
-                idempotency_key="wf:2:buy",
-                user_id="demo",
-                account_id="kis-other",
-                broker="kis",
-                symbol="000660",
-                side="sell",
-                quantity=1,
-                order_type="market",
-                state=OrderState.FILLED.value,
-                broker_order_id="0000043",
-                filled_quantity=1,
-                created_at=NOW - timedelta(hours=2),
-                updated_at=NOW,
-            )
-        )
-        await s.flush()
-        s.add(
-            FillRow(
-                intent_id="i-2",
-                account_id="kis-other",
-                symbol="000660",
-                side="sell",
-                quantity=1,
-                cumulative_quantity=1,
-                price=Decimal(150_000),
-                filled_at=NOW - timedelta(minutes=30),
-            )
-        )
+    await _filled_order(
+        db,
+        "i-2",
+        "kis-other",
+        "000660",
+        "sell",
+        1,
+        150_000,
+        broker_order_id="0000043",
+        limit=False,
+        created_at=NOW - timedelta(hours=2),
+        filled_at=NOW - timedelta(minutes=30),
+    )
     journal = DbJournalReader(db)
     wide = LedgerWindow(NOW - timedelta(hours=1), NOW - timedelta(hours=3))
     narrow = LedgerWindow(NOW - timedelta(minutes=10), NOW - timedelta(hours=1))
