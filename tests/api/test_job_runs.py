@@ -20,6 +20,7 @@ from orchestrator.api.schemas import JobRunItemOut, JobRunOut
 from orchestrator.domain.timeutil import KST, to_utc
 from orchestrator.ports.scheduling import ItemOutcome
 from orchestrator.settings import DEMO_API_KEY, DEMO_VIEWER_KEY, load_settings
+from tests.support.fires import record_fire
 
 VIEWER = {"Authorization": f"Bearer {DEMO_VIEWER_KEY}"}
 OPERATOR = {"Authorization": f"Bearer {DEMO_API_KEY}"}
@@ -49,27 +50,26 @@ async def api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[
     # The scheduler's read side, not started: the run history is what the store holds.
     container.scheduler = bootstrap.build_scheduler(container)
     store = DbJobRunStore(container.db)
+
     # A reconciliation fanned out to 120 investors, finished before its next fire.
-    assert await store.claim("reconcile-intraday", FIRE, "replica-a", started_at=FIRE)
-    await store.set_total("reconcile-intraday", FIRE, INVESTORS, engine="in-process")
-    for i in reversed(range(INVESTORS)):  # recorded out of order: the pages are by investor
+    def outcome(i: int) -> ItemOutcome:
         investor = f"inv-{i:04d}"
-        await store.record_item(
-            "reconcile-intraday",
-            FIRE,
-            ItemOutcome(
-                investor=investor,
-                kind="reconcile",
-                status="failed" if investor in FAILED else "succeeded",
-                finished_at=FIRE + timedelta(seconds=30),
-                duration_ms=40 + i,
-                attempts=2 if investor in FAILED else 1,
-                worker="replica-a",
-                detail=(
-                    "kis: refused for account 12345678901234" if investor in FAILED else "clean"
-                ),
-            ),
+        failed = investor in FAILED
+        return ItemOutcome(
+            investor=investor,
+            kind="reconcile",
+            status="failed" if failed else "succeeded",
+            finished_at=FIRE + timedelta(seconds=30),
+            duration_ms=40 + i,
+            attempts=2 if failed else 1,
+            worker="replica-a",
+            detail="kis: refused for account 12345678901234" if failed else "clean",
         )
+
+    # Recorded out of order: the pages are by investor.
+    await record_fire(
+        store, "reconcile-intraday", FIRE, (outcome(i) for i in reversed(range(INVESTORS)))
+    )
     # An upkeep run that did not fan out and ran past its next fire (a minute later).
     assert await store.claim("orders-upkeep", UPKEEP, "replica-b", started_at=UPKEEP)
     await store.finish(

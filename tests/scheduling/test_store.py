@@ -12,6 +12,7 @@ from adapters.db.jobs import DbJobRunStore
 from orchestrator.domain.timeutil import KST
 from orchestrator.ports.scheduling import ItemOutcome
 from tests.support.databases import statements
+from tests.support.fires import record_fire
 
 T0 = datetime(2026, 6, 4, 1, 0, tzinfo=UTC)
 
@@ -126,12 +127,11 @@ async def test_concurrent_item_records_count_once_and_finish_the_fire_once(
 
 async def _fanned(store: DbJobRunStore, key: datetime, investors: int) -> None:
     """A fire fanned out over `investors` tasks, each recorded (every third one failed)."""
-    assert await store.claim("fan", key, "a", started_at=key)
-    await store.set_total("fan", key, investors, engine="test")
-    for i in range(investors):
-        await store.record_item(
-            "fan",
-            key,
+    await record_fire(
+        store,
+        "fan",
+        key,
+        (
             ItemOutcome(
                 investor=f"inv-{i:03d}",
                 kind="reconcile",
@@ -140,8 +140,12 @@ async def _fanned(store: DbJobRunStore, key: datetime, investors: int) -> None:
                 duration_ms=i,
                 worker="w",
                 detail=f"outcome {i}",
-            ),
-        )
+            )
+            for i in range(investors)
+        ),
+        replica="a",
+        engine="test",
+    )
 
 
 async def test_the_run_history_is_counts_read_without_touching_the_items(db: Database) -> None:

@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 from adapters.db.jobs import DbJobRunStore
 from orchestrator.ports.scheduling import ItemOutcome
+from tests.support.fires import record_fire
 from tests.web.conftest import VIEWER_KEY, Console, login
 
 FIRE = datetime(2026, 6, 4, 7, 0, tzinfo=UTC)  # 16:00 in Seoul: the end-of-day reconciliation
@@ -23,12 +24,11 @@ def _href(job_id: str, scheduled_for: datetime) -> str:
 async def _fanned(console: Console) -> str:
     """An end-of-day reconciliation fanned out to 60 investors, every fifth failed."""
     store = DbJobRunStore(console.container.db)
-    assert await store.claim("reconcile-eod", FIRE, "replica-a", started_at=FIRE)
-    await store.set_total("reconcile-eod", FIRE, INVESTORS, engine="in-process")
-    for i in range(INVESTORS):
-        await store.record_item(
-            "reconcile-eod",
-            FIRE,
+    await record_fire(
+        store,
+        "reconcile-eod",
+        FIRE,
+        (
             ItemOutcome(
                 investor=f"inv-{i:03d}",
                 kind="reconcile",
@@ -37,8 +37,10 @@ async def _fanned(console: Console) -> str:
                 duration_ms=10,
                 worker="replica-a",
                 detail="openbanking: 503 from the relay" if i % 5 == 0 else "clean",
-            ),
-        )
+            )
+            for i in range(INVESTORS)
+        ),
+    )
     return _href("reconcile-eod", FIRE)
 
 
